@@ -1,0 +1,50 @@
+# The two commands a reader needs: `make serve` and `make test`. Both create the
+# virtual environment and install everything on first use.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+export MPLBACKEND := Agg
+export NO_MKDOCS_2_WARNING := 1
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+LINTED := lora_ref snippets tests conftest.py
+
+.PHONY: install serve build test lint figures bench experiments clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, pinned: on our machines torch==2.13.0 is a local CPU wheel;
+	# an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+serve: install
+	$(BIN)/mkdocs serve -a 127.0.0.1:8000
+
+build: install
+	$(BIN)/mkdocs build --strict
+
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
+
+test: install lint
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo; echo "!!! chromium not found: the browser test will be SKIPPED."; \
+	  echo "!!! Install Debian's chromium package (apt-get install chromium) to run it."; echo; }
+	$(BIN)/python -m pytest --codeblocks docs tests
+
+figures: install
+	for f in snippets/figures/fig_*.py; do echo "$$f"; $(BIN)/python "$$f" || exit 1; done
+
+bench: install
+	$(BIN)/python snippets/bench.py
+
+clean:
+	rm -rf site .pytest_cache .ruff_cache

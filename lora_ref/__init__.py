@@ -1,0 +1,37 @@
+"""lora_ref: the PEFT Handbook's reference LoRA, numerically identical to PEFT.
+
+One concept per module: `lora` (the layer), `inject` (putting layers into a
+model and merging them out), `peft_io` (PEFT's adapter format), `toy` (tiny
+models for examples and tests).
+"""
+
+from lora_ref.inject import (
+    apply_lora,
+    count_parameters,
+    find_targets,
+    lora_layers,
+    lora_state_dict,
+    mark_only_lora_trainable,
+    merge_lora,
+)
+from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
+
+__all__ = [
+    "LoRALinear",
+    "TinyMLP",
+    "apply_lora",
+    "check_lora_args",
+    "count_parameters",
+    "find_targets",
+    "load_peft_adapter",
+    "lora_layers",
+    "lora_scaling",
+    "lora_state_dict",
+    "mark_only_lora_trainable",
+    "merge_lora",
+    "save_peft_adapter",
+    "tiny_llama",
+    "tiny_llama_config",
+]

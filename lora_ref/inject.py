@@ -1,0 +1,136 @@
+"""Put LoRA layers into a model, train only them, and merge them back out.
+
+Taught in "LoRA from scratch" (docs/lora-from-scratch.md). PEFT counterparts
+(peft 0.21.2): `get_peft_model` / `LoraModel._create_and_replace` for
+`apply_lora`, `BaseTuner._mark_only_adapters_as_trainable` for
+`mark_only_lora_trainable`, and `LoraModel.merge_and_unload` for `merge_lora`.
+
+Target selection follows PEFT's `check_target_module_exists`: a list entry
+matches a module whose qualified name equals it or ends with "." + entry; a
+single string is matched against the whole name as a regular expression.
+"""
+
+import re
+
+import torch
+from torch import nn
+
+from lora_ref.lora import LoRALinear, check_lora_args
+
+
+def matches_target(name: str, target_modules: str | list[str] | tuple[str, ...]) -> bool:
+    """Does the module called `name` match `target_modules` (PEFT's rules)?
+
+    Args:
+        name: a qualified module name, e.g. "model.layers.0.self_attn.q_proj".
+        target_modules: a regex for the whole name, or a list of names/suffixes.
+    """
+    if isinstance(target_modules, str):
+        return re.fullmatch(target_modules, name) is not None
+    return any(name == t or name.endswith("." + t) for t in target_modules)
+
+
+def find_targets(
+    model: nn.Module, target_modules: str | list[str] | tuple[str, ...]
+) -> list[str]:
+    """Qualified names of the modules that `target_modules` selects.
+
+    Raises:
+        ValueError: nothing matches, or a match is not an `nn.Linear`.
+    """
+    if not isinstance(target_modules, str | list | tuple) or not target_modules:
+        raise ValueError(
+            "target_modules must be a non-empty list of module names "
+            f"(or a regex string), got {target_modules!r}"
+        )
+    names = [n for n, _ in model.named_modules() if n and matches_target(n, target_modules)]
+    if not names:
+        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
+                         if isinstance(m, nn.Linear)})
+        raise ValueError(
+            f"target_modules={target_modules!r} matched no module of "
+            f"{type(model).__name__}; its nn.Linear layers are named {linear}"
+        )
+    for n in names:
+        module = model.get_submodule(n)
+        if not isinstance(module, nn.Linear):
+            raise ValueError(
+                f"target module {n!r} is a {type(module).__name__}, not an nn.Linear; "
+                "lora_ref adapts nn.Linear layers only"
+            )
+    return names
+
+
+def apply_lora(
+    model: nn.Module,
+    target_modules: str | list[str] | tuple[str, ...],
+    r: int = 8,
+    alpha: float = 8,
+    dropout: float = 0.0,
+    use_rslora: bool = False,
+) -> nn.Module:
+    """Wrap each targeted `nn.Linear` in a `LoRALinear` and freeze everything else.
+
+    The model is changed in place and returned, like PEFT's `inject_adapter_in_model`.
+
+    Args:
+        model: any module tree.
+        target_modules: names or name suffixes (PEFT's list rules), or a regex.
+        r: rank of every update.
+        alpha: scaling numerator (scaling = alpha / r).
+        dropout: dropout on each LoRA branch's input.
+        use_rslora: scale by alpha / sqrt(r).
+
+    Raises:
+        ValueError: invalid r / alpha / dropout, or targets that match nothing.
+    """
+    check_lora_args(r, alpha, dropout)
+    names = find_targets(model, target_modules)
+    for name in names:
+        base = model.get_submodule(name)
+        lora = LoRALinear(base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora)
+        model.set_submodule(name, lora)
+    mark_only_lora_trainable(model)
+    return model
+
+
+def lora_layers(model: nn.Module) -> dict[str, LoRALinear]:
+    """The model's `LoRALinear` layers by qualified name, in module order."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, LoRALinear)}
+
+
+def mark_only_lora_trainable(model: nn.Module) -> nn.Module:
+    """Freeze every parameter except the A and B of each `LoRALinear`."""
+    model.requires_grad_(False)
+    for layer in lora_layers(model).values():
+        layer.A.requires_grad_(True)
+        layer.B.requires_grad_(True)
+    return model
+
+
+def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Only the LoRA factors, e.g. {"lin0.A": ..., "lin0.B": ...}: the adapter."""
+    return {
+        f"{name}.{factor}": getattr(layer, factor).detach()
+        for name, layer in lora_layers(model).items()
+        for factor in ("A", "B")
+    }
+
+
+def count_parameters(model: nn.Module) -> tuple[int, int]:
+    """(trainable, total) parameter counts, as PEFT's `get_nb_trainable_parameters`."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total
+
+
+def merge_lora(model: nn.Module) -> nn.Module:
+    """Merge every `LoRALinear` and put its plain `nn.Linear` back in its place.
+
+    Like PEFT's `merge_and_unload`: afterwards the model has its original
+    architecture, with W0 + ΔW in each adapted weight. Returns the model.
+    """
+    for name, layer in lora_layers(model).items():
+        layer.merge()
+        model.set_submodule(name, layer.base)
+    return model
