@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 
 LINTED := lora_ref snippets tests conftest.py
 
-.PHONY: install serve build test lint figures bench experiments clean
+.PHONY: install serve build test lint figures bench experiments tutorial clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,8 +43,17 @@ test: install lint
 figures: install
 	for f in snippets/figures/fig_*.py; do echo "$$f"; $(BIN)/python "$$f" || exit 1; done
 
+# every snippets/bench_*.py, each printing its ratios from one side-by-side run
 bench: install
-	$(BIN)/python snippets/bench.py
+	for f in snippets/bench_*.py; do echo "== $$f"; $(BIN)/python "$$f" --save || exit 1; done
+
+# the full experiment kit behind the Experiments chapters (<= 15 min on 2 cores)
+experiments: install
+	$(BIN)/python snippets/experiments/run_all.py
+
+# rebuild the tutorial's data, tokenizer and small base model, and execute the notebook
+tutorial: install
+	$(BIN)/python snippets/tutorial/build_all.py
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

@@ -13,7 +13,9 @@ from pytest_codeblocks.plugin import TestBlock
 
 ROOT = Path(__file__).resolve().parent
 SNIPPET_DIRS = (ROOT, ROOT / "snippets")  # = pymdownx.snippets base_path
-INCLUDE = re.compile(r'^(?P<indent>\s*)-+8<-+\s+"(?P<file>[^":]+)(?::(?P<section>[\w-]+))?"\s*$')
+INCLUDE = re.compile(
+    r'^(?P<indent>\s*)-+8<-+\s+"(?P<file>[^":]+)(?::(?P<section>[\w-]+))?"\s*$'
+)
 MARKER = re.compile(r"-+8<-+\s+\[(?P<kind>start|end):(?P<name>[\w-]+)\]")
 
 collect_ignore = ["snippets", "site", ".venv"]

@@ -18,7 +18,9 @@ from torch import nn
 from lora_ref.lora import LoRALinear, check_lora_args
 
 
-def matches_target(name: str, target_modules: str | list[str] | tuple[str, ...]) -> bool:
+def matches_target(
+    name: str, target_modules: str | list[str] | tuple[str, ...]
+) -> bool:
     """Does the module called `name` match `target_modules` (PEFT's rules)?
 
     Args:
@@ -43,10 +45,17 @@ def find_targets(
             "target_modules must be a non-empty list of module names "
             f"(or a regex string), got {target_modules!r}"
         )
-    names = [n for n, _ in model.named_modules() if n and matches_target(n, target_modules)]
+    names = [
+        n for n, _ in model.named_modules() if n and matches_target(n, target_modules)
+    ]
     if not names:
-        linear = sorted({n.rsplit(".", 1)[-1] for n, m in model.named_modules()
-                         if isinstance(m, nn.Linear)})
+        linear = sorted(
+            {
+                n.rsplit(".", 1)[-1]
+                for n, m in model.named_modules()
+                if isinstance(m, nn.Linear)
+            }
+        )
         raise ValueError(
             f"target_modules={target_modules!r} matched no module of "
             f"{type(model).__name__}; its nn.Linear layers are named {linear}"
@@ -88,7 +97,9 @@ def apply_lora(
     names = find_targets(model, target_modules)
     for name in names:
         base = model.get_submodule(name)
-        lora = LoRALinear(base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora)
+        lora = LoRALinear(
+            base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora
+        )
         model.set_submodule(name, lora)
     mark_only_lora_trainable(model)
     return model

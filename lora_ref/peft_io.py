@@ -63,13 +63,16 @@ def save_peft_adapter(
     """
     layers = lora_layers(model)
     if not layers:
-        raise ValueError("the model has no LoRALinear layer, so there is no adapter to save")
+        raise ValueError(
+            "the model has no LoRALinear layer, so there is no adapter to save"
+        )
     first = next(iter(layers.values()))
     for name, layer in layers.items():
         if (layer.dropout_p, layer.use_rslora) != (first.dropout_p, first.use_rslora):
             raise ValueError(
                 f"layer {name!r} has dropout={layer.dropout_p}, use_rslora="
-                f"{layer.use_rslora}, but the first layer has dropout={first.dropout_p}, "
+                f"{layer.use_rslora}, but the first layer has "
+                f"dropout={first.dropout_p}, "
                 f"use_rslora={first.use_rslora}; a PEFT adapter stores one of each"
             )
     config = {
@@ -82,7 +85,9 @@ def save_peft_adapter(
         "use_rslora": first.use_rslora,
         "target_modules": sorted(layers),
         "rank_pattern": {n: m.r for n, m in layers.items() if m.r != first.r},
-        "alpha_pattern": {n: m.alpha for n, m in layers.items() if m.alpha != first.alpha},
+        "alpha_pattern": {
+            n: m.alpha for n, m in layers.items() if m.alpha != first.alpha
+        },
         "bias": "none",
         "fan_in_fan_out": False,
         "init_lora_weights": True,
@@ -131,7 +136,9 @@ def read_adapter(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ValueError(f"{config_path} does not exist")
     config = json.loads(config_path.read_text())
     if config.get("peft_type") != "LORA":
-        raise ValueError(f"{config_path}: peft_type is {config.get('peft_type')!r}, not 'LORA'")
+        raise ValueError(
+            f"{config_path}: peft_type is {config.get('peft_type')!r}, not 'LORA'"
+        )
     for option, plain in UNSUPPORTED.items():
         if config.get(option, plain) not in (plain, [], {}):
             raise ValueError(
@@ -169,12 +176,16 @@ def load_peft_adapter(
     for key, tensor in tensors.items():
         m = KEY.match(key)
         if m is None:
-            raise ValueError(f"unexpected tensor {key!r} in the adapter: not a LoRA A or B")
+            raise ValueError(
+                f"unexpected tensor {key!r} in the adapter: not a LoRA A or B"
+            )
         factors.setdefault(m["module"], {})[m["factor"]] = tensor
     plan = []
     for name, pair in factors.items():
         if set(pair) != {"A", "B"}:
-            raise ValueError(f"module {name!r} has lora_{set(pair).pop()} but not both A and B")
+            raise ValueError(
+                f"module {name!r} has lora_{set(pair).pop()} but not both A and B"
+            )
         try:
             base = model.get_submodule(name)
         except AttributeError:
@@ -195,8 +206,12 @@ def load_peft_adapter(
             )
         want_r = pattern_value(config.get("rank_pattern") or {}, name, config["r"])
         if r != want_r:
-            raise ValueError(f"{name!r}: the config says r={want_r}, the tensors have r={r}")
-        alpha = pattern_value(config.get("alpha_pattern") or {}, name, config["lora_alpha"])
+            raise ValueError(
+                f"{name!r}: the config says r={want_r}, the tensors have r={r}"
+            )
+        alpha = pattern_value(
+            config.get("alpha_pattern") or {}, name, config["lora_alpha"]
+        )
         dropout = config.get("lora_dropout", 0.0)
         check_lora_args(r, alpha, dropout)
         plan.append((name, base, A, B, alpha, dropout))
@@ -204,8 +219,9 @@ def load_peft_adapter(
         raise ValueError(f"{directory}: the adapter holds no LoRA tensors")
     use_rslora = bool(config.get("use_rslora", False))
     for name, base, A, B, alpha, dropout in plan:
-        layer = LoRALinear(base, r=A.shape[0], alpha=alpha, dropout=dropout,
-                           use_rslora=use_rslora)
+        layer = LoRALinear(
+            base, r=A.shape[0], alpha=alpha, dropout=dropout, use_rslora=use_rslora
+        )
         with torch.no_grad():
             layer.A.copy_(A)  # copy_ casts to the base weight's dtype
             layer.B.copy_(B)

@@ -46,7 +46,7 @@ def tiny_llama_config(**overrides: object):
 
 
 def tiny_llama(seed: int = 0, dtype: torch.dtype = torch.float32, **overrides: object):
-    """A randomly initialised `LlamaForCausalLM` from `tiny_llama_config`, in eval mode."""
+    """A random-weight `LlamaForCausalLM` from `tiny_llama_config`, in eval mode."""
     from transformers import LlamaForCausalLM
 
     torch.manual_seed(seed)

@@ -1,0 +1,1 @@
+// Placeholder: the memory calculator of the "Why PEFT" chapter lands here.

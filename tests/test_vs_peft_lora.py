@@ -1,0 +1,148 @@
+"""Ours vs theirs: lora_ref.LoRALinear against Hugging Face PEFT (pinned 0.21.2).
+
+Both sides start from the same base weights; PEFT is built with
+`init_lora_weights=False` so B is non-zero (at the default init B = 0 and every
+comparison would pass vacuously), and its A and B are copied into ours with
+plain assignments. Float64 must agree to 1e-10; float32 to default tolerances.
+"""
+
+import copy
+
+import pytest
+import torch
+from peft import LoraConfig, get_peft_model
+
+from lora_ref import TinyMLP, apply_lora, lora_layers, merge_lora, tiny_llama
+
+MLP_TARGETS = ["lin0", "lin1"]
+LLAMA_TARGETS = ["q_proj", "v_proj"]  # v_proj maps 64 -> 32 under GQA
+
+
+def make_pair(base, targets, dtype, r=4, alpha=8, dropout=0.0, use_rslora=False):
+    """The same base twice: PEFT's LoRA (B != 0) and ours with copied factors."""
+    torch.manual_seed(1)
+    config = LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        lora_dropout=dropout,
+        use_rslora=use_rslora,
+        target_modules=targets,
+        init_lora_weights=False,
+    )
+    theirs = get_peft_model(copy.deepcopy(base), config)
+    ours = apply_lora(copy.deepcopy(base), targets, r, alpha, dropout, use_rslora)
+    theirs_model = theirs.base_model.model
+    with torch.no_grad():
+        for name, layer in lora_layers(ours).items():
+            peft_layer = theirs_model.get_submodule(name)
+            layer.A.copy_(peft_layer.lora_A["default"].weight)
+            layer.B.copy_(peft_layer.lora_B["default"].weight)
+            assert layer.scaling == peft_layer.scaling["default"]
+    return ours.to(dtype), theirs.to(dtype)
+
+
+def mlp(dtype):
+    torch.manual_seed(0)
+    return TinyMLP(k=16, hidden=32, d=4).to(dtype), torch.randn(8, 16, dtype=dtype)
+
+
+def llama(dtype):
+    model = tiny_llama(seed=0, dtype=dtype)
+    return model, torch.randint(
+        0, 128, (2, 11), generator=torch.Generator().manual_seed(0)
+    )
+
+
+def run(model, x):
+    return model(x) if x.is_floating_point() else model(input_ids=x).logits
+
+
+def tolerances(dtype):
+    return {"rtol": 0, "atol": 1e-10} if dtype == torch.float64 else {}
+
+
+CASES = [
+    pytest.param(mlp, MLP_TARGETS, id="mlp"),
+    pytest.param(llama, LLAMA_TARGETS, id="tiny-llama-gqa"),
+]
+DTYPES = [
+    pytest.param(torch.float64, id="float64"),
+    pytest.param(torch.float32, id="float32"),
+]
+RSLORA = [pytest.param(False, id="alpha-over-r"), pytest.param(True, id="rslora")]
+
+
+@pytest.mark.parametrize("use_rslora", RSLORA)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_forward(build, targets, dtype, use_rslora):
+    base, x = build(dtype)
+    ours, theirs = make_pair(base, targets, dtype, use_rslora=use_rslora)
+    torch.testing.assert_close(run(ours, x), run(theirs, x), **tolerances(dtype))
+    # and the adapter really changes the output, so the comparison is not vacuous
+    assert not torch.allclose(run(ours, x), run(base, x))
+
+
+@pytest.mark.parametrize("use_rslora", RSLORA)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_gradients(build, targets, dtype, use_rslora):
+    base, x = build(dtype)
+    ours, theirs = make_pair(base, targets, dtype, use_rslora=use_rslora)
+    run(ours, x).square().mean().backward()
+    run(theirs, x).square().mean().backward()
+    theirs_model = theirs.base_model.model
+    for name, layer in lora_layers(ours).items():
+        peft_layer = theirs_model.get_submodule(name)
+        grad_A = peft_layer.lora_A["default"].weight.grad
+        grad_B = peft_layer.lora_B["default"].weight.grad
+        torch.testing.assert_close(layer.A.grad, grad_A, **tolerances(dtype))
+        torch.testing.assert_close(layer.B.grad, grad_B, **tolerances(dtype))
+        assert layer.A.grad.abs().sum() > 0 and layer.B.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_merged_weights(build, targets, dtype):
+    base, x = build(dtype)
+    ours, theirs = make_pair(base, targets, dtype)
+    for name, layer in lora_layers(ours).items():
+        peft_layer = theirs.base_model.model.get_submodule(name)
+        torch.testing.assert_close(
+            layer.delta_weight(),
+            peft_layer.get_delta_weight("default"),
+            **tolerances(dtype),
+        )
+    merged_ours = merge_lora(ours)
+    merged_theirs = theirs.merge_and_unload()
+    theirs_params = dict(merged_theirs.named_parameters())
+    for name, param in merged_ours.named_parameters():
+        torch.testing.assert_close(param, theirs_params[name], **tolerances(dtype))
+    torch.testing.assert_close(
+        run(merged_ours, x), run(merged_theirs, x), **tolerances(dtype)
+    )
+
+
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_dropout_in_train_mode_under_a_shared_seed(build, targets):
+    base, x = build(torch.float64)
+    ours, theirs = make_pair(base, targets, torch.float64, dropout=0.3)
+    ours.train()
+    theirs.train()
+    torch.manual_seed(123)
+    out_ours = run(ours, x)
+    torch.manual_seed(123)
+    out_theirs = run(theirs, x)
+    torch.testing.assert_close(out_ours, out_theirs, rtol=0, atol=1e-10)
+    # dropout really acted: in eval mode the output differs
+    ours.eval()
+    assert not torch.allclose(run(ours, x), out_ours)
+
+
+def test_lora_matches_peft_trainable_parameter_count():
+    base, _ = llama(torch.float32)
+    ours, theirs = make_pair(base, LLAMA_TARGETS, torch.float32, r=8)
+    trainable_theirs, _ = theirs.get_nb_trainable_parameters()
+    trainable_ours = sum(p.numel() for p in ours.parameters() if p.requires_grad)
+    # per layer r (d + k): q_proj 8 (64 + 64), v_proj 8 (32 + 64); 2 layers
+    assert trainable_ours == trainable_theirs == 2 * (8 * (64 + 64) + 8 * (32 + 64))
