@@ -127,7 +127,9 @@ def test_every_page_renders_offline_with_math_images_and_no_errors(
             found.append(f"math: {unrendered} unrendered, {errors} KaTeX errors")
         if found:
             failures[path or "/"] = found
-    assert failures == {}
+    report = "\n".join(f"{path}: {problem}" for path, found in failures.items()
+                       for problem in found)
+    assert not failures, report
 
 
 def test_katex_fonts_come_from_the_vendored_copy(page, base_url):
