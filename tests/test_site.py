@@ -127,8 +127,9 @@ def test_every_page_renders_offline_with_math_images_and_no_errors(
             found.append(f"math: {unrendered} unrendered, {errors} KaTeX errors")
         if found:
             failures[path or "/"] = found
-    report = "\n".join(f"{path}: {problem}" for path, found in failures.items()
-                       for problem in found)
+    report = "\n".join(
+        f"{path}: {problem}" for path, found in failures.items() for problem in found
+    )
     assert not failures, report
 
 
