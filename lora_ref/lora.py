@@ -112,7 +112,13 @@ class LoRALinear(nn.Module):
         return self.base.weight
 
     def delta_weight(self) -> torch.Tensor:
-        """ΔW = scaling * B @ A, shape (d, k). Materialised only for merging."""
+        """ΔW = scaling * B @ A, shape (d, k). Materialised only for merging.
+
+        Half-precision factors are multiplied in float32 and the product is
+        rounded once, as PEFT's `get_delta_weight` does on the CPU.
+        """
+        if self.A.dtype in (torch.float16, torch.bfloat16):
+            return (self.scaling * (self.B.float() @ self.A.float())).to(self.A.dtype)
         return self.scaling * (self.B @ self.A)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -146,3 +146,25 @@ def test_lora_matches_peft_trainable_parameter_count():
     trainable_ours = sum(p.numel() for p in ours.parameters() if p.requires_grad)
     # per layer r (d + k): q_proj 8 (64 + 64), v_proj 8 (32 + 64); 2 layers
     assert trainable_ours == trainable_theirs == 2 * (8 * (64 + 64) + 8 * (32 + 64))
+
+
+def test_lora_matches_peft_bfloat16_merge_bit_for_bit():
+    base, x = mlp(torch.bfloat16)
+    torch.manual_seed(1)
+    config = LoraConfig(
+        r=4, lora_alpha=8, target_modules=MLP_TARGETS, init_lora_weights=False
+    )
+    # keep PEFT's factors in bfloat16 too (by default it upcasts them to float32)
+    theirs = get_peft_model(copy.deepcopy(base), config, autocast_adapter_dtype=False)
+    ours = apply_lora(copy.deepcopy(base), MLP_TARGETS, r=4, alpha=8)
+    with torch.no_grad():
+        for name, layer in lora_layers(ours).items():
+            peft_layer = theirs.base_model.model.get_submodule(name)
+            layer.A.copy_(peft_layer.lora_A["default"].weight)
+            layer.B.copy_(peft_layer.lora_B["default"].weight)
+            assert torch.equal(
+                layer.delta_weight(), peft_layer.get_delta_weight("default")
+            )
+    merged_ours, merged_theirs = merge_lora(ours), theirs.merge_and_unload()
+    for name, param in merged_theirs.named_parameters():
+        assert torch.equal(merged_ours.get_parameter(name), param), name

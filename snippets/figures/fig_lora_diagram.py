@@ -1,0 +1,125 @@
+"""Diagram of a LoRA layer: the frozen path W0 x and the path (alpha / r) B A x.
+
+Figure for "LoRA from scratch" (docs/lora-from-scratch.md, "The idea"). Shapes
+follow the paper (LoRA arXiv 2106.09685, section 4.1) in PyTorch layout: W0 is
+(d, k), A is (r, k) and is applied to x first, B is (d, r). The CSV lists every
+block with its shape and, for the example d = k = 4096, r = 8, its parameter
+count, computed from a real `lora_ref.LoRALinear` on the meta device.
+"""
+
+import style  # noqa: I001  (first: sets the backend and rcParams)
+import matplotlib.pyplot as plt
+from matplotlib.patches import FancyArrowPatch, Polygon, Rectangle
+from torch import nn
+
+from lora_ref import LoRALinear
+
+NAME = "lora_diagram"
+D, K, R = 4096, 4096, 8  # example sizes for the CSV
+FROZEN, TRAINABLE = "#d9d9d9", "#f4a259"
+
+
+def example_rows() -> list[dict]:
+    """Each block with its shape and parameter count at d = k = 4096, r = 8."""
+    layer = LoRALinear(nn.Linear(K, D, bias=False, device="meta"), r=R)
+    return [
+        {
+            "block": "W0",
+            "shape": "d x k",
+            "example_shape": "x".join(map(str, layer.W0.shape)),
+            "trainable": False,
+            "init": "pretrained",
+            "parameters": layer.W0.numel(),
+        },
+        {
+            "block": "A",
+            "shape": "r x k",
+            "example_shape": "x".join(map(str, layer.A.shape)),
+            "trainable": True,
+            "init": "Kaiming-uniform, bound 1/sqrt(k)",
+            "parameters": layer.A.numel(),
+        },
+        {
+            "block": "B",
+            "shape": "d x r",
+            "example_shape": "x".join(map(str, layer.B.shape)),
+            "trainable": True,
+            "init": "zeros",
+            "parameters": layer.B.numel(),
+        },
+    ]
+
+
+def arrow(ax: plt.Axes, start: tuple, end: tuple) -> None:
+    ax.add_patch(
+        FancyArrowPatch(
+            start,
+            end,
+            arrowstyle="-|>",
+            mutation_scale=12,
+            color="black",
+            linewidth=1.2,
+            shrinkA=0,
+            shrinkB=0,
+        )
+    )
+
+
+def main() -> None:
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
+    ax.set_xlim(0, 10.4)
+    ax.set_ylim(-0.2, 4.4)
+    ax.axis("off")
+    # input and output
+    ax.text(0.45, 2.0, "x\n(n, k)", ha="center", va="center", fontsize=11)
+    ax.text(9.95, 2.0, "h\n(n, d)", ha="center", va="center", fontsize=11)
+    # frozen path: W0 (d, k)
+    ax.add_patch(Rectangle((3.2, 2.75), 2.6, 1.2, facecolor=FROZEN, edgecolor="black"))
+    ax.text(4.5, 3.35, "W0  (d, k)\nfrozen, pretrained", ha="center", va="center")
+    # low-rank path: A narrows k -> r, B widens r -> d
+    ax.add_patch(
+        Polygon(
+            [(2.2, 0.0), (2.2, 1.6), (3.6, 1.05), (3.6, 0.55)],
+            facecolor=TRAINABLE,
+            edgecolor="black",
+        )
+    )
+    ax.text(2.85, 0.8, "A\n(r, k)", ha="center", va="center")
+    ax.add_patch(
+        Polygon(
+            [(4.8, 0.55), (4.8, 1.05), (6.2, 1.6), (6.2, 0.0)],
+            facecolor=TRAINABLE,
+            edgecolor="black",
+        )
+    )
+    ax.text(5.6, 0.8, "B\n(d, r)\nstarts at 0", ha="center", va="center", fontsize=9)
+    ax.text(4.2, 0.8, "(n, r)", ha="center", va="center", fontsize=9)
+    ax.text(7.15, 0.8, "× α/r", ha="center", va="center", fontsize=11)
+    # the sum node
+    ax.add_patch(plt.Circle((8.6, 2.0), 0.28, facecolor="white", edgecolor="black"))
+    ax.text(8.6, 2.0, "+", ha="center", va="center", fontsize=14)
+    # wires
+    ax.plot([0.95, 1.6, 1.6], [2.0, 2.0, 3.35], color="black", linewidth=1.2)
+    ax.plot([1.6, 1.6], [2.0, 0.8], color="black", linewidth=1.2)
+    arrow(ax, (1.6, 3.35), (3.2, 3.35))
+    arrow(ax, (1.6, 0.8), (2.2, 0.8))
+    arrow(ax, (3.6, 0.8), (3.85, 0.8))
+    arrow(ax, (4.55, 0.8), (4.8, 0.8))
+    arrow(ax, (6.2, 0.8), (6.75, 0.8))
+    ax.plot([7.55, 8.6], [0.8, 0.8], color="black", linewidth=1.2)
+    arrow(ax, (8.6, 0.8), (8.6, 1.72))
+    ax.plot([5.8, 8.6], [3.35, 3.35], color="black", linewidth=1.2)
+    arrow(ax, (8.6, 3.35), (8.6, 2.28))
+    arrow(ax, (8.88, 2.0), (9.5, 2.0))
+    ax.text(7.7, 3.45, "(n, d)", ha="center", va="bottom", fontsize=9)
+    ax.text(8.05, 0.9, "(n, d)", ha="center", va="bottom", fontsize=9)
+    ax.set_title(
+        "LoRA layer: h = W0 x + (α/r) B A x   (grey: frozen, orange: trained)",
+        fontsize=10,
+    )
+    style.save_csv(example_rows(), NAME)
+    style.save_svg(fig, NAME)
+
+
+if __name__ == "__main__":
+    main()
