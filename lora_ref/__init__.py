@@ -1,10 +1,23 @@
 """lora_ref: the PEFT Handbook's reference LoRA, numerically identical to PEFT.
 
 One concept per module: `lora` (the layer), `inject` (putting layers into a
-model and merging them out), `peft_io` (PEFT's adapter format), `toy` (tiny
-models for examples and tests).
+model and merging them out), `peft_io` (PEFT's adapter format), `budget`
+(parameter counts, fine-tuning memory and storage), `toy` (tiny models for
+examples and tests).
 """
 
+from lora_ref.budget import (
+    SHAPES,
+    MemoryBreakdown,
+    ModelShape,
+    adapter_bytes,
+    count_params,
+    finetune_memory,
+    lora_count,
+    lora_params,
+    param_count,
+    storage_bytes,
+)
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -19,19 +32,29 @@ from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
+    "SHAPES",
     "LoRALinear",
+    "MemoryBreakdown",
+    "ModelShape",
     "TinyMLP",
+    "adapter_bytes",
     "apply_lora",
     "check_lora_args",
     "count_parameters",
+    "count_params",
+    "finetune_memory",
     "find_targets",
     "load_peft_adapter",
+    "lora_count",
     "lora_layers",
+    "lora_params",
     "lora_scaling",
     "lora_state_dict",
     "mark_only_lora_trainable",
     "merge_lora",
+    "param_count",
     "save_peft_adapter",
+    "storage_bytes",
     "tiny_llama",
     "tiny_llama_config",
 ]
