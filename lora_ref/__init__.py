@@ -1,22 +1,25 @@
 """lora_ref: the PEFT Handbook's reference LoRA, numerically identical to PEFT.
 
 One concept per module: `lora` (the layer), `inject` (putting layers into a
-model and merging them out), `peft_io` (PEFT's adapter format), `budget`
-(parameter counts, fine-tuning memory and storage), `toy` (tiny models for
+model and merging them out), `peft_io` (PEFT's adapter format), `counts`
+(exact parameter counts of decoders), `budget` (fine-tuning memory and
+storage), `toy` (tiny models for
 examples and tests).
 """
 
 from lora_ref.budget import (
-    SHAPES,
     MemoryBreakdown,
-    ModelShape,
     adapter_bytes,
-    count_params,
     finetune_memory,
+    storage_bytes,
+)
+from lora_ref.counts import (
+    SHAPES,
+    ModelShape,
+    count_params,
     lora_count,
     lora_params,
     param_count,
-    storage_bytes,
 )
 from lora_ref.inject import (
     apply_lora,
