@@ -100,6 +100,7 @@ def apply_lora(
         lora = LoRALinear(
             base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora
         )
+        lora.train(base.training)  # an eval-mode model stays in eval mode
         model.set_submodule(name, lora)
     mark_only_lora_trainable(model)
     return model

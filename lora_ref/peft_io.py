@@ -225,6 +225,7 @@ def load_peft_adapter(
         with torch.no_grad():
             layer.A.copy_(A)  # copy_ casts to the base weight's dtype
             layer.B.copy_(B)
+        layer.train(base.training)  # an eval-mode model stays in eval mode
         model.set_submodule(name, layer)
     mark_only_lora_trainable(model)
     if not is_trainable:

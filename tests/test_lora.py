@@ -220,3 +220,10 @@ def test_a_target_that_is_not_linear_raises_value_error():
 def test_empty_target_list_raises_value_error():
     with pytest.raises(ValueError, match="non-empty"):
         apply_lora(TinyMLP(), [])
+
+
+def test_new_lora_layers_keep_the_train_or_eval_mode_of_the_layer_they_replace():
+    evaluating = apply_lora(TinyMLP().eval(), ["lin0"], r=2, dropout=0.5)
+    assert not evaluating.lin0.training and not evaluating.lin0.dropout.training
+    training = apply_lora(TinyMLP().train(), ["lin0"], r=2, dropout=0.5)
+    assert training.lin0.training and training.lin0.dropout.training

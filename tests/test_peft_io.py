@@ -102,6 +102,13 @@ def test_rank_and_alpha_patterns_round_trip_both_ways(tmp_path):
     )
 
 
+def test_loaded_adapter_keeps_an_eval_model_in_eval_mode(tmp_path):
+    model = apply_lora(tiny_llama(), TARGETS, r=2, dropout=0.5)
+    save_peft_adapter(trained_like(model), tmp_path)
+    loaded = load_peft_adapter(tiny_llama().eval(), tmp_path)
+    assert not any(m.training for m in loaded.modules())  # dropout off
+
+
 def test_loaded_adapter_is_frozen_by_default_like_peft(tmp_path):
     save_peft_adapter(trained_like(apply_lora(tiny_llama(), TARGETS, r=2)), tmp_path)
     frozen = load_peft_adapter(tiny_llama(), tmp_path)
