@@ -3,7 +3,8 @@
 One concept per module: `lora` (the layer), `inject` (putting layers into a
 model and merging them out), `peft_io` (PEFT's adapter format), `counts`
 (exact parameter counts of decoders), `budget` (fine-tuning memory and
-storage), `toy` (tiny models for
+storage), `spectra` (singular-value energy, Eckart–Young error and subspace
+similarity of updates), `toy` (tiny models for
 examples and tests).
 """
 
@@ -32,6 +33,15 @@ from lora_ref.inject import (
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.spectra import (
+    best_rank_r,
+    eckart_young_error,
+    energy_captured,
+    gaussian_like,
+    projection_norm,
+    subspace_similarity,
+    top_singular_vectors,
+)
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
@@ -42,11 +52,15 @@ __all__ = [
     "TinyMLP",
     "adapter_bytes",
     "apply_lora",
+    "best_rank_r",
     "check_lora_args",
     "count_parameters",
     "count_params",
+    "eckart_young_error",
+    "energy_captured",
     "finetune_memory",
     "find_targets",
+    "gaussian_like",
     "load_peft_adapter",
     "lora_count",
     "lora_layers",
@@ -56,8 +70,11 @@ __all__ = [
     "mark_only_lora_trainable",
     "merge_lora",
     "param_count",
+    "projection_norm",
     "save_peft_adapter",
     "storage_bytes",
+    "subspace_similarity",
     "tiny_llama",
     "tiny_llama_config",
+    "top_singular_vectors",
 ]
