@@ -1,7 +1,7 @@
 """How the learned update and the loss change with r under alpha / r vs alpha / sqrt(r).
 
 Figure for "The math of LoRA" (docs/lora-math.md, "Scaling: alpha / r or
-alpha / sqrt(r)"). A real measurement, not a simulation: one 64 x 64
+alpha / sqrt(r)"). Measured by really training: one 64 x 64
 `lora_ref.LoRALinear` on a frozen random W0 learns a full-rank random target
 change with Adam (lr 1e-3, 100 full-batch steps, alpha = 8), once per rank
 and scaling rule (rsLoRA: Kalajdzievski 2023, arXiv 2312.03732). Plotted:
