@@ -38,7 +38,9 @@ test: install lint
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo; echo "!!! chromium not found: the browser test will be SKIPPED."; \
 	  echo "!!! Install Debian's chromium package (apt-get install chromium) to run it."; echo; }
-	$(BIN)/python -m pytest --codeblocks docs tests
+	# two workers (one per core), each file on one worker so `cont` chains and
+	# module fixtures stay together; one BLAS thread each, so they don't fight
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --codeblocks docs tests
 
 figures: install
 	for f in snippets/figures/fig_*.py; do echo "$$f"; $(BIN)/python "$$f" || exit 1; done

@@ -3,6 +3,7 @@
 import functools
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -11,6 +12,37 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium, driven by Playwright; one per test session.
+
+    Playwright's sync API cannot be started twice at once, so every browser
+    test shares this fixture. Never `playwright install`: that downloads a
+    browser build, and the project uses the system Chromium.
+    """
+    if CHROMIUM is None:
+        pytest.skip(
+            "SKIPPED LOUDLY: no system Chromium found. Install Debian's `chromium` "
+            "package (apt-get install chromium); .ci/run does this in CI."
+        )
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        yield browser
+        browser.close()
 
 
 @pytest.fixture(scope="session")

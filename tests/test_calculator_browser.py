@@ -6,43 +6,32 @@ byte, on a grid of methods x precisions x checkpointing x shapes x batches.
 """
 
 import dataclasses
-import shutil
 from pathlib import Path
 
 import pytest
 
 from lora_ref.budget import PRECISIONS, SHAPES, ModelShape, finetune_memory
 
-sync_api = pytest.importorskip("playwright.sync_api")
 JS = (
     Path(__file__).resolve().parents[1]
     / "docs"
     / "javascripts"
     / "memory-calculator.js"
 )
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FIELDS = ("weights", "gradients", "optimizer", "activations", "total")
 
 
 @pytest.fixture(scope="module")
-def page():
-    if not Path(CHROMIUM).exists():
-        pytest.skip(
-            "!!! CHROMIUM NOT FOUND: the JS calculator was NOT checked against "
-            "finetune_memory. Install Debian's chromium (apt-get install chromium)."
-        )
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
-        )
-        page = browser.new_page()
-        errors = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.set_content("<!doctype html><html><body></body></html>")
-        page.add_script_tag(path=str(JS))
-        page.errors = errors
-        yield page
-        browser.close()
+def page(browser):  # the shared Chromium of tests/conftest.py (skips loudly if absent)
+    context = browser.new_context()
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_content("<!doctype html><html><body></body></html>")
+    page.add_script_tag(path=str(JS))
+    page.errors = errors
+    yield page
+    context.close()
 
 
 def js_memory(page, cases: list[dict]) -> list[dict]:

@@ -9,13 +9,10 @@ request, no external request, every image loaded, every formula rendered by
 the vendored KaTeX, and a working search.
 """
 
-import shutil
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
-
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_site_builds_with_strict_and_no_warnings(site_build):
@@ -49,30 +46,6 @@ def pages(site: Path) -> list[str]:
         for p in site.rglob("index.html")
         if "assets" not in p.parts and p.parent.name != "404"
     )
-
-
-@pytest.fixture(scope="session")
-def browser():
-    if CHROMIUM is None:
-        pytest.skip(
-            "SKIPPED LOUDLY: no system Chromium found. Install Debian's `chromium` "
-            "package (apt-get install chromium); .ci/run does this in CI."
-        )
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
