@@ -62,9 +62,31 @@ def test_runs_have_one_row_per_planned_run_with_values_in_range(kit_out):
     assert int(by_name["head_only"]["trainable"]) == 0
     # LoRA on q and v: r (d + k) per matrix, 2 matrices per layer
     assert int(by_name["qv_r8"]["trainable"]) == LAYERS * 2 * 8 * (D + D)
+    n_classes = run_all.data.N_CLASSES  # the head, Linear(384, 4), is not counted
     assert int(by_name["full"]["trainable"]) == int(by_name["full"]["total"]) - (
-        D * 2 + 2
+        (D + 1) * n_classes
     )
+
+
+def verdict(clause: str, data) -> int:
+    """1 if a clause 'the <noun> was [negation] <adjective>' is positive."""
+    *_, before, adjective = clause.split()
+    positive = adjective in data.POSITIVE
+    assert positive or adjective in data.NEGATIVE, clause
+    return int(positive != (before in data.NEGATIONS))
+
+
+def test_task_label_is_the_pair_of_clause_verdicts_with_negation(kit_out):
+    out, run_all = kit_out
+    data = run_all.data
+    train, test = read(out / "data_train.csv"), read(out / "data_test.csv")
+    assert not {r["text"] for r in train} & {r["text"] for r in test}
+    rows = data.make_task(200, 0, seed=3)["train"]
+    assert {label for _, label in rows} == set(range(data.N_CLASSES))
+    for text, label in rows + [(r["text"], int(r["label"])) for r in train]:
+        connector = next(c for c in data.CONNECTORS if c in text)
+        first, second = text.split(connector)
+        assert label == 2 * verdict(first, data) + verdict(second, data), text
 
 
 def test_energy_is_monotone_in_r_and_ends_at_one(kit_out):

@@ -2,12 +2,15 @@
 
 Two sets, both plain English sentences, written to CSV by `run_all.py`:
 
-- The *task*: "negated sentiment". A review sentence is positive or negative,
-  but the verdict hides behind negations ("was not bad") and contrasts ("the
-  food was great, but the service was not good": the clause after "but"
-  decides). Pretrained sentence embeddings are known to blur negation, so a
-  classifier on the frozen encoder is far from perfect and fine-tuning has
-  something to learn.
+- The *task*: "two verdicts". Every review has two clauses about two things
+  ("the food was not bad, but the service was hardly pleasant"), and each
+  clause's verdict may hide behind a negation ("not", "never", "hardly").
+  The label is the pair of verdicts, in order: 0 = negative then negative,
+  1 = negative then positive, 2 = positive then negative, 3 = positive then
+  positive. A classifier must resolve negation inside each clause *and* keep
+  track of which clause came first; pretrained sentence embeddings blur both
+  (a mean over tokens forgets word order), so a classifier on the frozen
+  encoder is far from perfect and fine-tuning has something to learn.
 - The *generic* text: short scene descriptions in the style of the STS
   benchmark's image captions ("a woman is slicing an onion in the kitchen"),
   with no sentiment words. They are never trained on; they measure how much
@@ -61,16 +64,15 @@ def clause(rng: random.Random) -> tuple[str, int]:
     )
 
 
+CONNECTORS = [", and ", ", but ", ", while ", "; "]
+N_CLASSES = 4  # (first verdict, second verdict): 2 * first + second
+
+
 def review(rng: random.Random) -> tuple[str, int]:
-    """A review of one or two clauses; its label is the polarity of the last one."""
-    first, label = clause(rng)
-    form = rng.random()
-    if form < 0.4:
-        return first, label
-    second, label = clause(rng)
-    if form < 0.7:
-        return f"{first}, but {second}", label
-    return f"although {first}, {second}", label
+    """Two clauses; the label is 2 * (first is positive) + (second is positive)."""
+    first, label_first = clause(rng)
+    second, label_second = clause(rng)
+    return f"{first}{rng.choice(CONNECTORS)}{second}", 2 * label_first + label_second
 
 
 def make_task(n_train: int, n_test: int, seed: int = 0) -> dict[str, list]:

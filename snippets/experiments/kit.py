@@ -74,12 +74,13 @@ class RunConfig:
     steps: int = 200
     batch: int = 16
     seed: int = 0
+    n_classes: int = 2
 
 
 def build(config: RunConfig, encoder: nn.Module) -> SentenceClassifier:
     """A fresh classifier on a copy of the pretrained encoder, prepared for `config`."""
     torch.manual_seed(config.seed)  # the same head init in every run
-    model = SentenceClassifier(copy.deepcopy(encoder))
+    model = SentenceClassifier(copy.deepcopy(encoder), config.n_classes)
     if config.method == "lora":
         apply_lora(model.encoder, list(config.targets), r=config.r,
                    alpha=config.alpha, use_rslora=config.use_rslora)  # fmt: skip
@@ -131,8 +132,10 @@ def train(
             perm, cursor = torch.randperm(n, generator=order), 0
         idx = perm[cursor : cursor + config.batch]
         cursor += config.batch
+        mask = train_set["attention_mask"][idx]
+        T = int(mask.sum(1).max())  # pad each batch only to its own longest text
         start = time.perf_counter()
-        logits = model(train_set["input_ids"][idx], train_set["attention_mask"][idx])
+        logits = model(train_set["input_ids"][idx, :T], mask[:, :T])
         loss = nn.functional.cross_entropy(logits, labels[idx])
         loss.backward()
         optimizer.step()

@@ -4,7 +4,7 @@
     .venv/bin/python snippets/experiments/run_all.py OUT --quick  # tests' version
 
 Fine-tunes the packaged MiniLM encoder (kit.py) on the generated
-negated-sentiment task (data.py): once fully, and with lora_ref's LoRA at
+"two verdicts" task (data.py, four classes): once fully, and with lora_ref's LoRA at
 several ranks, target sets, alphas and learning rates. Writes into OUT
 (default docs/assets/data/experiments/):
 
@@ -55,7 +55,7 @@ ATTENTION = {
 }
 
 FULL = {
-    "n_train": 1000, "n_test": 400, "n_generic": 120, "steps": 150, "batch": 16,
+    "n_train": 600, "n_test": 400, "n_generic": 120, "steps": 60, "batch": 16,
     "ranks": (1, 2, 4, 8, 16, 32, 64), "grid_ranks": (2, 8, 32),
     "lrs": (3e-4, 1e-3, 3e-3, 1e-2), "full_lr": 5e-5, "lora_lr": 3e-3,
     "targets": True,
@@ -80,7 +80,7 @@ def r6(x: float) -> float:
 
 def plan(cfg: dict) -> list[kit.RunConfig]:
     """Every run, named; duplicates (same settings) are run once."""
-    common = {"steps": cfg["steps"], "batch": cfg["batch"]}
+    common = {"steps": cfg["steps"], "batch": cfg["batch"], "n_classes": data.N_CLASSES}
     lora = {"method": "lora", "lr": cfg["lora_lr"], **common}
     runs = [
         kit.RunConfig("head_only", "head", **common),
@@ -220,7 +220,9 @@ def main(out: Path = OUT, quick: bool = False) -> None:
         sets[split] = kit.tokenize(tokenizer, [t for t, _ in task[split]])
         sets[split]["labels"] = torch.tensor([y for _, y in task[split]])
     generic_batch = kit.tokenize(tokenizer, generic)
-    pretrained = kit.build(kit.RunConfig("pretrained", "head"), encoder)
+    pretrained = kit.build(
+        kit.RunConfig("pretrained", "head", n_classes=data.N_CLASSES), encoder
+    )
     E0 = kit.embeddings(pretrained, generic_batch)
     W0s = attention_weights(encoder)
     lap("load model and data")
