@@ -23,8 +23,8 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download unless asked to
 
 # the tutorial's template; training, evaluation and this demo must agree
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
+TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
+TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
 
 
 def build_prompt(line: str) -> str:

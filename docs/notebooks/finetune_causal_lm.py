@@ -109,10 +109,14 @@ model = AutoModelForCausalLM.from_pretrained(BASE)
 model.eval()
 config = model.config
 n_params = sum(p.numel() for p in model.parameters())
-print(f"{config.model_type}: {config.num_hidden_layers} layers, "
-      f"hidden {config.hidden_size}, {n_params:,} parameters")
-print(f"vocabulary: {len(tokenizer):,} tokens, eos={tokenizer.eos_token!r}, "
-      f"pad={tokenizer.pad_token!r}")
+print(
+    f"{config.model_type}: {config.num_hidden_layers} layers, "
+    f"hidden {config.hidden_size}, {n_params:,} parameters"
+)
+print(
+    f"vocabulary: {len(tokenizer):,} tokens, eos={tokenizer.eos_token!r}, "
+    f"pad={tokenizer.pad_token!r}"
+)
 
 
 # %% [markdown]
@@ -120,16 +124,21 @@ print(f"vocabulary: {len(tokenizer):,} tokens, eos={tokenizer.eos_token!r}, "
 # its corpus and let it continue (greedy decoding: always the most likely next
 # token).
 
+
 # %%
 def complete(model, text: str, max_new_tokens: int = 12) -> str:
     """Greedy continuation of `text`, decoded, without the prompt."""
     enc = tokenizer(text, return_tensors="pt")
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens,
-                             do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id)
-    return tokenizer.decode(out[0, enc["input_ids"].shape[1]:],
-                            skip_special_tokens=True)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    return tokenizer.decode(
+        out[0, enc["input_ids"].shape[1] :], skip_special_tokens=True
+    )
 
 
 for text in ["The number 4071 is read", "数字 4071 读作"]:
@@ -149,6 +158,7 @@ for text in ["The number 4071 is read", "数字 4071 读作"]:
 # appears in both splits. Every answer is a function of the input, so it can
 # be checked automatically.
 
+
 # %%
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text("utf-8").splitlines()]
@@ -160,8 +170,9 @@ print(json.dumps(train_data[0], ensure_ascii=False, indent=1))
 
 # %%
 tasks = sorted({r["task"] for r in train_data})
-print(f"{'task':14} {'train':>5} {'held-out':>8} {'mean input':>10} "
-      f"{'mean output':>11}")
+print(
+    f"{'task':14} {'train':>5} {'held-out':>8} {'mean input':>10} {'mean output':>11}"
+)
 for task in tasks:
     rows = [r for r in train_data if r["task"] == task]
     n_held = sum(r["task"] == task for r in heldout_data)
@@ -178,14 +189,16 @@ for r in train_data[:4]:
 # ## The prompt template
 #
 # The model sees one string per example: the instruction and input inside a
-# fixed template, then the answer, then the end-of-sequence token. At
-# inference time you send everything up to `### Response:` and the model
-# writes the rest. The same template must be used for training, evaluation and
-# the chat demo (`snippets/chat.py` builds its prompts the same way).
+# fixed template, then a space and the answer, then the end-of-sequence
+# token. At inference time you send everything up to `### Response:` and the
+# model writes the rest. (Why the space, and why the input sits on the same
+# line as `### Input:`, is explained under tokenization below.) The same
+# template must be used for training, evaluation and the chat demo
+# (`snippets/chat.py` builds its prompts the same way).
 
 # %%
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
+TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
+TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
 
 
 def build_prompt(record: dict) -> str:
@@ -195,7 +208,7 @@ def build_prompt(record: dict) -> str:
     return TEMPLATE_NO_INPUT.format(**record)
 
 
-print(build_prompt(train_data[0]) + train_data[0]["output"])
+print(build_prompt(train_data[0]) + " " + train_data[0]["output"])
 
 
 # %% [markdown]
@@ -209,11 +222,13 @@ print(build_prompt(train_data[0]) + train_data[0]["output"])
 # model shifts labels by one position internally, so labels line up with
 # input ids.
 
+
 # %%
 def tokenize(record: dict, max_length: int = 96) -> dict[str, list[int]]:
-    """input_ids = prompt + answer + eos; labels = -100 on the prompt."""
+    """input_ids = prompt + " " + answer + eos; labels = -100 on the prompt."""
     prompt_ids = tokenizer(build_prompt(record))["input_ids"]
-    answer_ids = tokenizer(record["output"])["input_ids"] + [tokenizer.eos_token_id]
+    answer = " " + record["output"]  # the space: see below
+    answer_ids = tokenizer(answer)["input_ids"] + [tokenizer.eos_token_id]
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
     return {"input_ids": input_ids, "labels": labels}
@@ -221,18 +236,41 @@ def tokenize(record: dict, max_length: int = 96) -> dict[str, list[int]]:
 
 train_features = [tokenize(r) for r in train_data]
 example = train_features[0]
-for token_id, label in list(zip(example["input_ids"], example["labels"]))[-12:]:
+for token_id, label in list(zip(example["input_ids"], example["labels"], strict=True))[
+    -12:
+]:
     print(f"{tokenizer.decode([token_id])!r:>10} {token_id:5d} {label:5d}")
 lengths = [len(f["input_ids"]) for f in train_features]
-print(f"sequence length: min {min(lengths)}, max {max(lengths)}, "
-      f"mean {statistics.mean(lengths):.1f} tokens")
+print(
+    f"sequence length: min {min(lengths)}, max {max(lengths)}, "
+    f"mean {statistics.mean(lengths):.1f} tokens"
+)
 
 # %% [markdown]
-# The last rows of the first example: the prompt tokens (`:` and the newline
-# after `Response`) carry label -100, the answer tokens and the final `</s>`
-# carry their own ids. The prompt and the answer are tokenized separately and
-# then joined, so the boundary is exact even where a tokenizer would merge
+# The last rows of the first example: the prompt tokens (up to the `:` after
+# `Response`) carry label -100, the answer tokens and the final `</s>` carry
+# their own ids. The prompt and the answer are tokenized separately and then
+# joined, so the boundary is exact even where a tokenizer would merge
 # characters across it.
+#
+# Why a space before the answer? A byte-level BPE tokenizer gives `five` at
+# the start of a text and ` five` after a space **different token ids**:
+
+# %%
+for text in ["five two", " five two"]:
+    ids = tokenizer(text)["input_ids"]
+    print(f"{text!r:12}", [(tokenizer.decode([i]), i) for i in ids])
+
+# %% [markdown]
+# In the base model's corpus, English digit words almost always follow a
+# space ("is read five two ..."), so ` five` is a well-trained token and
+# `five` a rare one. LoRA adapts the linear layers, not the embedding table,
+# so it cannot give a rare token a better embedding. Putting a space before
+# the answer (and the input on the `### Input:` line, after a space) makes
+# the task use the tokens the base model already knows. A hub model trained
+# on trillions of tokens rarely has such gaps, but when a fine-tune keeps
+# getting one position wrong (often the first), look at how that position
+# tokenizes.
 #
 # ## Padding and collation
 #
@@ -240,6 +278,7 @@ print(f"sequence length: min {min(lengths)}, max {max(lengths)}, "
 # member: `input_ids` with the pad token, `attention_mask` with 0 (the model
 # does not attend to padding) and `labels` with -100 (no loss on padding).
 # Padding goes on the right for training.
+
 
 # %%
 def collate(features: list[dict]) -> dict[str, torch.Tensor]:
@@ -279,6 +318,7 @@ print("masked label positions per row:", (batch["labels"] == -100).sum(1).tolist
 #
 # The base model is measured now, before LoRA touches it.
 
+
 # %%
 def normalise(text: str) -> str:
     return " ".join(text.split())
@@ -289,14 +329,18 @@ def answer(model, record: dict, max_new_tokens: int = 24) -> tuple[str, int, flo
     enc = tokenizer(build_prompt(record), return_tensors="pt")
     start = time.perf_counter()
     with torch.no_grad():
-        out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False,
-                             pad_token_id=tokenizer.pad_token_id,
-                             eos_token_id=tokenizer.eos_token_id)
+        out = model.generate(
+            **enc,
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
     seconds = time.perf_counter() - start
-    new = out[0, enc["input_ids"].shape[1]:].tolist()
+    new = out[0, enc["input_ids"].shape[1] :].tolist()
     if tokenizer.eos_token_id in new:
         new = new[: new.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(new), len(new), seconds
+    return tokenizer.decode(new).strip(), len(new), seconds
 
 
 def evaluate(model, records: list[dict]) -> dict[str, float]:
@@ -305,14 +349,19 @@ def evaluate(model, records: list[dict]) -> dict[str, float]:
     for r in records:
         text, n_tokens, seconds = answer(model, r)
         hits.append(normalise(text) == normalise(r["output"]))
-        sims.append(difflib.SequenceMatcher(None, normalise(text),
-                                            normalise(r["output"])).ratio())
+        sims.append(
+            difflib.SequenceMatcher(
+                None, normalise(text), normalise(r["output"])
+            ).ratio()
+        )
         times.append(seconds)
         lens.append(n_tokens)
-    return {"success rate": statistics.mean(hits),
-            "mean similarity": statistics.mean(sims),
-            "mean generation time (ms)": 1000 * statistics.mean(times),
-            "mean output length (tokens)": statistics.mean(lens)}
+    return {
+        "success rate": statistics.mean(hits),
+        "mean similarity": statistics.mean(sims),
+        "mean generation time (ms)": 1000 * statistics.mean(times),
+        "mean output length (tokens)": statistics.mean(lens),
+    }
 
 
 base_scores = evaluate(model, heldout_data)
@@ -337,8 +386,11 @@ for r in heldout_data[:4]:
 #   frozen path sees the undropped input.
 # - `target_modules`: the names of the linear layers to adapt. A list entry
 #   matches a module whose name ends with it. Here all seven linear layers of
-#   every block, as QLoRA recommends (Dettmers et al. 2023, section 4); the
-#   LoRA paper's q, v choice is compared in
+#   every block (attention q, k, v, o and MLP gate, up, down): QLoRA
+#   (Dettmers et al. 2023, section 4) found that LoRA on the query and value
+#   projections only, the LoRA paper's choice, does not match full
+#   fine-tuning, and that adapting all linear layers is needed to match it.
+#   The choice is compared in
 #   [Choosing rank, alpha and targets](../../choosing-rank/).
 # - `task_type="CAUSAL_LM"` tells PEFT which model wrapper to build.
 #
@@ -350,8 +402,15 @@ lora_config = LoraConfig(
     r=16,
     lora_alpha=32,
     lora_dropout=0.05,
-    target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
-                    "gate_proj", "up_proj", "down_proj"],
+    target_modules=[
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ],
     task_type="CAUSAL_LM",
 )
 torch.manual_seed(0)  # A is initialised randomly (B starts at zero)
@@ -391,8 +450,8 @@ class JsonlLogger(TrainerCallback):
 args = TrainingArguments(
     output_dir=str(OUTPUT / "trainer"),
     per_device_train_batch_size=16,
-    num_train_epochs=8,
-    learning_rate=2e-3,
+    num_train_epochs=12,
+    learning_rate=5e-3,
     warmup_steps=20,
     lr_scheduler_type="linear",
     logging_steps=5,
@@ -403,14 +462,21 @@ args = TrainingArguments(
     remove_unused_columns=False,  # our collate() builds the batch itself
     disable_tqdm=True,
 )
-trainer = Trainer(model=peft_model, args=args, train_dataset=train_features,
-                  data_collator=collate, callbacks=[JsonlLogger()])
+trainer = Trainer(
+    model=peft_model,
+    args=args,
+    train_dataset=train_features,
+    data_collator=collate,
+    callbacks=[JsonlLogger()],
+)
 trainer.remove_callback(PrinterCallback)  # the log file is enough; no print per log
 start = time.perf_counter()
 result = trainer.train()
 train_seconds = time.perf_counter() - start
-print(f"{result.global_step} steps, final training loss "
-      f"{result.training_loss:.4f} (mean over the run)")
+print(
+    f"{result.global_step} steps, final training loss "
+    f"{result.training_loss:.4f} (mean over the run)"
+)
 
 # %% [markdown]
 # ## The loss curve
@@ -426,13 +492,18 @@ rates = [e["learning_rate"] for e in logs if "loss" in e]
 
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.2))
 ax1.plot(steps, losses, marker=".")
-ax1.set(xlabel="step", ylabel="training loss (nats per token)",
-        title="Training loss (answer tokens only)")
+ax1.set(
+    xlabel="step",
+    ylabel="training loss (nats per token)",
+    title="Training loss (answer tokens only)",
+)
 ax2.plot(steps, rates, marker=".")
 ax2.set(xlabel="step", ylabel="learning rate", title="Warmup, then linear decay")
 fig.tight_layout()
 plt.show()
-print(f"loss at step {steps[0]}: {losses[0]:.3f}; at step {steps[-1]}: {losses[-1]:.3f}")
+print(
+    f"loss at step {steps[0]}: {losses[0]:.3f}; at step {steps[-1]}: {losses[-1]:.3f}"
+)
 
 # %% [markdown]
 # ## Base model versus fine-tuned model
@@ -447,11 +518,11 @@ TIMING = ("mean generation time (ms)",)
 def table(rows: dict[str, dict[str, float]]) -> str:
     """A Markdown table; timing columns are marked as machine-dependent."""
     names = list(next(iter(rows.values())))
-    lines = ["| model | " + " | ".join(names) + " |",
-             "|---|" + "---:|" * len(names)]
+    lines = ["| model | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
     for model_name, scores in rows.items():
-        cells = [f"{scores[n]:.1f}" if n in TIMING else f"{scores[n]:.3f}"
-                 for n in names]
+        cells = [
+            f"{scores[n]:.1f}" if n in TIMING else f"{scores[n]:.3f}" for n in names
+        ]
         lines.append(f"| {model_name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -472,12 +543,14 @@ Markdown(table(results))
 # %%
 for task in tasks:
     rows = [r for r in heldout_data if r["task"] == task]
-    ok = sum(normalise(answer(peft_model, r)[0]) == normalise(r["output"])
-             for r in rows)
+    ok = sum(
+        normalise(answer(peft_model, r)[0]) == normalise(r["output"]) for r in rows
+    )
     print(f"{task:14} {ok}/{len(rows)} correct")
 for r in heldout_data[:4]:
-    print(f"{r['input']!r:28} -> {answer(peft_model, r)[0]!r} "
-          f"(reference {r['output']!r})")
+    print(
+        f"{r['input']!r:28} -> {answer(peft_model, r)[0]!r} (reference {r['output']!r})"
+    )
 
 # %% [markdown]
 # ## Save the adapter
@@ -502,6 +575,7 @@ print(f"{'(base model weights':28} {base_bytes:>9,} bytes)")
 # parameters (PEFT then trains nothing). Pass `is_trainable=True` to continue
 # training.
 
+
 # %%
 def fresh_base():
     return AutoModelForCausalLM.from_pretrained(BASE).eval()
@@ -509,8 +583,10 @@ def fresh_base():
 
 loaded = PeftModel.from_pretrained(fresh_base(), ADAPTER)
 resumable = PeftModel.from_pretrained(fresh_base(), ADAPTER, is_trainable=True)
-for name, m in [("default (is_trainable=False)", loaded),
-                ("is_trainable=True", resumable)]:
+for name, m in [
+    ("default (is_trainable=False)", loaded),
+    ("is_trainable=True", resumable),
+]:
     n_train = sum(p.numel() for p in m.parameters() if p.requires_grad)
     print(f"{name:30} trainable parameters: {n_train:,}")
 
@@ -518,13 +594,16 @@ for name, m in [("default (is_trainable=False)", loaded),
 # The loaded adapter gives exactly the outputs of the model you trained:
 
 # %%
-probe = tokenizer([build_prompt(r) for r in heldout_data[:8]],
-                  return_tensors="pt", padding=True)
+probe = tokenizer(
+    [build_prompt(r) for r in heldout_data[:8]], return_tensors="pt", padding=True
+)
 with torch.no_grad():
     logits_trained = peft_model(**probe).logits
     logits_loaded = loaded(**probe).logits
-print("max |trained - loaded| =",
-      f"{(logits_trained - logits_loaded).abs().max().item():.2e}")
+print(
+    "max |trained - loaded| =",
+    f"{(logits_trained - logits_loaded).abs().max().item():.2e}",
+)
 
 # %% [markdown]
 # ## Merge for deployment
@@ -537,14 +616,16 @@ print("max |trained - loaded| =",
 
 # %%
 merged = PeftModel.from_pretrained(fresh_base(), ADAPTER).merge_and_unload()
-print(type(merged).__name__, "| LoRA layers left:",
-      sum("lora" in n for n, _ in merged.named_modules()))
+print(
+    type(merged).__name__,
+    "| LoRA layers left:",
+    sum("lora" in n for n, _ in merged.named_modules()),
+)
 with torch.no_grad():
     logits_merged = merged(**probe).logits
 merge_diff = (logits_merged - logits_loaded).abs().max().item()
 print(f"max |merged - unmerged| = {merge_diff:.2e}")
-same_answers = all(answer(merged, r)[0] == answer(loaded, r)[0]
-                   for r in heldout_data)
+same_answers = all(answer(merged, r)[0] == answer(loaded, r)[0] for r in heldout_data)
 print("same greedy answers on all held-out records:", same_answers)
 assert merge_diff < 1e-4 and same_answers
 
@@ -583,9 +664,20 @@ import sys
 lines = [f"{r['instruction']}\t{r['input']}" for r in heldout_data[:2]]
 lines.append("Read this number aloud, one digit at a time.\t2025")
 demo = subprocess.run(
-    [sys.executable, "snippets/chat.py", "--base", str(BASE),
-     "--adapter", str(ADAPTER), "--mode", "batch"],
-    input="\n".join(lines) + "\n", capture_output=True, text=True, check=True,
+    [
+        sys.executable,
+        "snippets/chat.py",
+        "--base",
+        str(BASE),
+        "--adapter",
+        str(ADAPTER),
+        "--mode",
+        "batch",
+    ],
+    input="\n".join(lines) + "\n",
+    capture_output=True,
+    text=True,
+    check=True,
 )
 print(demo.stdout)
 
