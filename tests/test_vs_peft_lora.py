@@ -18,8 +18,13 @@ MLP_TARGETS = ["lin0", "lin1"]
 LLAMA_TARGETS = ["q_proj", "v_proj"]  # v_proj maps 64 -> 32 under GQA
 
 
-def make_pair(base, targets, dtype, r=4, alpha=8, dropout=0.0, use_rslora=False):
-    """The same base twice: PEFT's LoRA (B != 0) and ours with copied factors."""
+def make_pair(
+    base, targets, dtype, r=4, alpha=8, dropout=0.0, use_rslora=False, **peft_kwargs
+):
+    """The same base twice: PEFT's LoRA (B != 0) and ours with copied factors.
+
+    `peft_kwargs` go to `get_peft_model` (e.g. `autocast_adapter_dtype`).
+    """
     torch.manual_seed(1)
     config = LoraConfig(
         r=r,
@@ -29,7 +34,7 @@ def make_pair(base, targets, dtype, r=4, alpha=8, dropout=0.0, use_rslora=False)
         target_modules=targets,
         init_lora_weights=False,
     )
-    theirs = get_peft_model(copy.deepcopy(base), config)
+    theirs = get_peft_model(copy.deepcopy(base), config, **peft_kwargs)
     ours = apply_lora(copy.deepcopy(base), targets, r, alpha, dropout, use_rslora)
     theirs_model = theirs.base_model.model
     with torch.no_grad():
@@ -149,22 +154,14 @@ def test_lora_matches_peft_trainable_parameter_count():
 
 
 def test_lora_matches_peft_bfloat16_merge_bit_for_bit():
-    base, x = mlp(torch.bfloat16)
-    torch.manual_seed(1)
-    config = LoraConfig(
-        r=4, lora_alpha=8, target_modules=MLP_TARGETS, init_lora_weights=False
-    )
+    base, _ = mlp(torch.bfloat16)
     # keep PEFT's factors in bfloat16 too (by default it upcasts them to float32)
-    theirs = get_peft_model(copy.deepcopy(base), config, autocast_adapter_dtype=False)
-    ours = apply_lora(copy.deepcopy(base), MLP_TARGETS, r=4, alpha=8)
-    with torch.no_grad():
-        for name, layer in lora_layers(ours).items():
-            peft_layer = theirs.base_model.model.get_submodule(name)
-            layer.A.copy_(peft_layer.lora_A["default"].weight)
-            layer.B.copy_(peft_layer.lora_B["default"].weight)
-            assert torch.equal(
-                layer.delta_weight(), peft_layer.get_delta_weight("default")
-            )
+    ours, theirs = make_pair(
+        base, MLP_TARGETS, torch.bfloat16, autocast_adapter_dtype=False
+    )
+    for name, layer in lora_layers(ours).items():
+        peft_layer = theirs.base_model.model.get_submodule(name)
+        assert torch.equal(layer.delta_weight(), peft_layer.get_delta_weight("default"))
     merged_ours, merged_theirs = merge_lora(ours), theirs.merge_and_unload()
     for name, param in merged_theirs.named_parameters():
         assert torch.equal(merged_ours.get_parameter(name), param), name
