@@ -1,10 +1,13 @@
 """Shared look and deterministic saving for every figure script.
 
-Import it first (`import style`) in `snippets/figures/fig_<name>.py`. SVGs come
-out byte-identical across runs: a fixed hash salt, no date in the metadata,
-and text drawn as paths (so the pinned matplotlib decides the glyphs).
+Import it first (`from snippets.figures import style`) in
+`snippets/figures/fig_<name>.py`, parse the command line with `style.parse_args`
+and pass `args.out` to `save_svg` / `save_csv`. SVGs come out byte-identical
+across runs: a fixed hash salt, no date in the metadata, and text drawn as
+paths (so the pinned matplotlib decides the glyphs).
 """
 
+import argparse
 import csv
 import sys
 from pathlib import Path
@@ -33,6 +36,18 @@ plt.rcParams.update(
 )
 
 
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line every figure script takes: `--out DIR` (and `--help`)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=FIGURES,
+        help="directory for the SVG and its CSV (default: docs/assets/figures)",
+    )
+    return parser.parse_args(argv)
+
+
 def out_dir() -> Path:
     """Where to write: the first command-line argument, or docs/assets/figures."""
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES
@@ -40,17 +55,21 @@ def out_dir() -> Path:
     return out
 
 
-def save_svg(fig: plt.Figure, name: str) -> Path:
-    """Write `<name>.svg` deterministically into `out_dir()` and close the figure."""
-    path = out_dir() / f"{name}.svg"
+def save_svg(fig: plt.Figure, name: str, out: Path | None = None) -> Path:
+    """Write `<name>.svg` deterministically into `out` and close the figure."""
+    out = out_dir() if out is None else out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.svg"
     fig.savefig(path, format="svg", metadata={"Date": None})
     plt.close(fig)
     return path
 
 
-def save_csv(rows: list[dict], name: str) -> Path:
+def save_csv(rows: list[dict], name: str, out: Path | None = None) -> Path:
     """Write the data behind a figure as `<name>.csv` next to its SVG."""
-    path = out_dir() / f"{name}.csv"
+    out = out_dir() if out is None else out
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.csv"
     with path.open("w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         writer.writeheader()

@@ -1,0 +1,1 @@
+"""The experiment kit behind the Experiments chapters."""
