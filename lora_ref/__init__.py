@@ -1,30 +1,20 @@
 """lora_ref: the PEFT Handbook's reference LoRA, numerically identical to PEFT.
 
-One concept per module: `lora` (the layer), `inject` (putting layers into a
-model and merging them out), `peft_io` (PEFT's adapter format), `counts`
-(exact parameter counts of decoders), `budget` (fine-tuning memory and
-storage), `spectra` (singular-value energy, Eckart–Young error and subspace
-similarity of updates), `toy` (tiny models for
-examples and tests).
+The top level holds the LoRA vocabulary: the layer (`lora`), putting layers
+into a model and merging them out (`inject`), PEFT's adapter format
+(`peft_io`), counting a model's parameters (`counts.parameter_counts`) and the
+tiny models of the examples and tests (`toy`). Method modules (one concept per
+file) add their classes here too.
+
+Analysis helpers are imported from their own modules only:
+`lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`
+(fine-tuning memory and storage) and `lora_ref.spectra` (singular-value
+energy, Eckart–Young error and subspace similarity of updates).
 """
 
-from lora_ref.budget import (
-    MemoryBreakdown,
-    adapter_bytes,
-    finetune_memory,
-    storage_bytes,
-)
-from lora_ref.counts import (
-    SHAPES,
-    ModelShape,
-    count_params,
-    lora_count,
-    lora_params,
-    param_count,
-)
+from lora_ref.counts import parameter_counts
 from lora_ref.inject import (
     apply_lora,
-    count_parameters,
     find_targets,
     lora_layers,
     lora_state_dict,
@@ -33,48 +23,22 @@ from lora_ref.inject import (
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
-from lora_ref.spectra import (
-    best_rank_r,
-    eckart_young_error,
-    energy_captured,
-    gaussian_like,
-    projection_norm,
-    subspace_similarity,
-    top_singular_vectors,
-)
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
-    "SHAPES",
     "LoRALinear",
-    "MemoryBreakdown",
-    "ModelShape",
     "TinyMLP",
-    "adapter_bytes",
     "apply_lora",
-    "best_rank_r",
     "check_lora_args",
-    "count_parameters",
-    "count_params",
-    "eckart_young_error",
-    "energy_captured",
-    "finetune_memory",
     "find_targets",
-    "gaussian_like",
     "load_peft_adapter",
-    "lora_count",
     "lora_layers",
-    "lora_params",
     "lora_scaling",
     "lora_state_dict",
     "mark_only_lora_trainable",
     "merge_lora",
-    "param_count",
-    "projection_norm",
+    "parameter_counts",
     "save_peft_adapter",
-    "storage_bytes",
-    "subspace_similarity",
     "tiny_llama",
     "tiny_llama_config",
-    "top_singular_vectors",
 ]

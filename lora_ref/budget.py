@@ -2,45 +2,31 @@
 
 Taught in "Why PEFT" (docs/why-peft.md), whose calculator
 (docs/javascripts/memory-calculator.js) repeats `finetune_memory` byte for byte.
-Parameter counts come from `lora_ref.counts` (re-exported here, so the chapter
-imports the whole budget from one place). Bytes follow ZeRO (Rajbhandari et al.
-2020, arXiv 1910.02054, section 3.1: 16 bytes per parameter for mixed-precision
-Adam), Korthikanti et al. 2022 (arXiv 2205.05198, section 4.1, eq. 1:
-activations) and QLoRA (Dettmers et al. 2023, arXiv 2305.14314, section 3: NF4
-and double quantization). All byte arithmetic is in integers.
+Parameter counts come from `lora_ref.counts` (import them from there). Bytes
+follow ZeRO (Rajbhandari et al. 2020, arXiv 1910.02054, section 3.1: 16 bytes
+per parameter for mixed-precision Adam), Korthikanti et al. 2022 (arXiv
+2205.05198, section 4.1, eq. 1: activations) and QLoRA (Dettmers et al. 2023,
+arXiv 2305.14314, section 3: NF4 and double quantization). All byte arithmetic
+is in integers.
 """
 
 from dataclasses import dataclass
 
 from lora_ref.counts import (
-    LINEAR_NAMES,
-    SHAPES,
     ModelShape,
     check_positive,
-    count_params,
-    linear_shapes,
-    lora_count,
-    lora_params,
-    param_count,
-    quantized_count,
+    lora_trainable_params,
+    nf4_params,
+    total_params,
 )
 
 __all__ = [
-    "LINEAR_NAMES",
     "PRECISIONS",
-    "SHAPES",
     "MemoryBreakdown",
-    "ModelShape",
     "activation_bytes",
     "adapter_bytes",
-    "count_params",
     "finetune_memory",
-    "linear_shapes",
-    "lora_count",
-    "lora_params",
     "nf4_bytes",
-    "param_count",
-    "quantized_count",
     "storage_bytes",
 ]
 
@@ -114,7 +100,7 @@ def finetune_memory(
     seq_len: int,
     checkpointing: bool = False,
     r: int = 8,
-    target_modules: str | list[str] = ("q_proj", "v_proj"),
+    target_modules: str | list[str] | tuple[str, ...] = ("q_proj", "v_proj"),
     adam_bytes: int = 8,
     master_bytes: int = 4,
     adapter_dtype_bytes: int = 4,
@@ -155,19 +141,19 @@ def finetune_memory(
             f"precision for {method!r} must be one of "
             f"{PRECISIONS[method]}, got {precision!r}"
         )
-    n = param_count(shape)
+    n = total_params(shape)
     if method == "full":
         w = 4 if precision == "fp32" else 2
         weights, grads = w * n, w * n
         optimizer = (adam_bytes + (master_bytes if precision == "mixed" else 0)) * n
         element = w
     else:
-        t = lora_count(shape, target_modules, r)
+        t = lora_trainable_params(shape, target_modules, r)
         if method == "lora":
             element = 4 if precision == "fp32" else 2
             base = element * n
         else:
-            q = quantized_count(shape)
+            q = nf4_params(shape)
             base = nf4_bytes(q, precision == "nf4-dq") + 2 * (n - q)
             element = 2
         a = adapter_dtype_bytes

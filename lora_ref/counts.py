@@ -1,16 +1,24 @@
-"""How many parameters a decoder has, and how many LoRA trains, computed exactly.
+"""How many parameters a model has, and how many of them LoRA trains.
 
-Taught in "Why PEFT" (docs/why-peft.md). Counts come from models built on the
-`meta` device (shapes only: no memory, no download) and, for LoRA, from PEFT's
-`get_peft_model` (its `get_nb_trainable_parameters`, peft 0.21.2) and
-`lora_ref.apply_lora`, which must agree. `param_count` and `lora_count` give the
-same numbers from the shapes alone; tests/test_budget.py proves they are equal.
-`lora_ref.budget` turns these counts into bytes.
+Taught in "Why PEFT" (docs/why-peft.md). Two kinds of count, named after what
+they take:
+
+- from a model: `parameter_counts(model)` gives (trainable, total), as PEFT's
+  `PeftModel.get_nb_trainable_parameters` (peft 0.21.2) does;
+- from a `ModelShape` alone (no model built): `total_params`,
+  `lora_trainable_params` (r (d + k) per adapted projection, LoRA eq. 3) and
+  `nf4_params` (the weights QLoRA quantizes). tests/test_counts.py proves they
+  equal the counts of transformers models built on the `meta` device, with
+  PEFT's and `lora_ref.apply_lora`'s LoRA on top.
+
+`lora_ref.budget` turns these counts into bytes. Nothing here imports
+transformers: `ModelShape.from_config` only reads a config's attributes.
 """
 
 from dataclasses import dataclass, fields
+from typing import Any, NamedTuple
 
-import torch
+from torch import nn
 
 LINEAR_NAMES = tuple("q_proj k_proj v_proj o_proj gate_proj up_proj down_proj".split())
 
@@ -22,15 +30,33 @@ def check_positive(**sizes: int) -> None:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
+class ParameterCounts(NamedTuple):
+    """(trainable, total) parameter counts of a model."""
+
+    trainable: int
+    total: int
+
+
+def parameter_counts(model: nn.Module) -> ParameterCounts:
+    """(trainable, total) parameters, as PEFT's `get_nb_trainable_parameters`.
+
+    Unpacks like a tuple: `trainable, total = parameter_counts(model)`. Works
+    on models built on the `meta` device (shapes only).
+    """
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return ParameterCounts(trainable, total)
+
+
 @dataclass(frozen=True)
 class ModelShape:
     """Sizes of a Llama-style decoder (SwiGLU MLP, RMSNorm, grouped-query attention).
 
     Args:
-        vocab: vocabulary size V.
-        hidden: model width h.
+        vocab: vocabulary size n_vocab.
+        hidden: model width d_model.
         intermediate: MLP width.
-        layers: number of decoder layers L.
+        layers: number of decoder layers n_layers.
         heads: attention heads a.
         kv_heads: key/value heads (= heads without grouped-query attention).
         head_dim: width of one head (usually hidden // heads).
@@ -58,8 +84,15 @@ class ModelShape:
             )
 
     @classmethod
-    def from_config(cls, config) -> "ModelShape":
-        """Read the sizes from a transformers `LlamaConfig` or `Qwen2Config`."""
+    def from_config(cls, config: Any) -> "ModelShape":
+        """Read the sizes from a transformers `LlamaConfig` or `Qwen2Config`.
+
+        Only the config's attributes are read, so this needs no transformers
+        import.
+
+        Raises:
+            ValueError: another architecture, or biases this shape cannot model.
+        """
         if config.model_type not in ("llama", "qwen2"):
             raise ValueError(f"only Llama and Qwen2 shapes, got {config.model_type!r}")
         if getattr(config, "mlp_bias", False) or getattr(config, "attention_bias", 0):
@@ -78,21 +111,24 @@ class ModelShape:
             tied=bool(config.tie_word_embeddings),
         )
 
-    def to_config(self):
-        """The transformers config with these sizes (Qwen2Config when qkv_bias)."""
-        from transformers import LlamaConfig, Qwen2Config
+    def config_kwargs(self) -> dict[str, Any]:
+        """These sizes as transformers config arguments, `model_type` included.
 
-        cls = Qwen2Config if self.qkv_bias else LlamaConfig
-        return cls(
-            vocab_size=self.vocab,
-            hidden_size=self.hidden,
-            intermediate_size=self.intermediate,
-            num_hidden_layers=self.layers,
-            num_attention_heads=self.heads,
-            num_key_value_heads=self.kv_heads,
-            head_dim=self.head_dim,
-            tie_word_embeddings=self.tied,
-        )
+        Build the config with `transformers.AutoConfig.for_model(**kwargs)`: a
+        `Qwen2Config` when `qkv_bias`, else a `LlamaConfig`. Returning plain
+        arguments keeps transformers out of `lora_ref`.
+        """
+        return {
+            "model_type": "qwen2" if self.qkv_bias else "llama",
+            "vocab_size": self.vocab,
+            "hidden_size": self.hidden,
+            "intermediate_size": self.intermediate,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads,
+            "head_dim": self.head_dim,
+            "tie_word_embeddings": self.tied,
+        }
 
 
 # Published shapes: LLaMA paper (Touvron et al. 2023, arXiv 2302.13971, table 2;
@@ -109,57 +145,6 @@ SHAPES = {
         151936, 896, 4864, 24, 14, 2, 64, qkv_bias=True, tied=True
     ),
 }
-
-
-def count_params(config) -> int:
-    """Exact parameter count of `AutoModelForCausalLM.from_config(config)`.
-
-    The model is built on the meta device: shapes only, no memory, no download.
-    """
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return sum(p.numel() for p in model.parameters())
-
-
-def _target_list(model: torch.nn.Module, target_modules: str | list[str]) -> list[str]:
-    """PEFT's "all-linear" spelled out: every nn.Linear except the output layer."""
-    if target_modules != "all-linear":
-        return list(target_modules)
-    head = model.get_output_embeddings()
-    return sorted(
-        {
-            n.rsplit(".", 1)[-1]
-            for n, m in model.named_modules()
-            if isinstance(m, torch.nn.Linear) and m is not head
-        }
-    )
-
-
-def lora_params(config, target_modules: str | list[str], r: int) -> int:
-    """Exact trainable LoRA count, from PEFT and from `lora_ref` on meta models.
-
-    Raises:
-        RuntimeError: PEFT and `lora_ref.apply_lora` disagree.
-    """
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForCausalLM
-
-    from lora_ref.inject import apply_lora
-
-    with torch.device("meta"):  # LoRA factors are created on meta too
-        theirs = get_peft_model(
-            AutoModelForCausalLM.from_config(config),
-            LoraConfig(r=r, target_modules=target_modules),
-        )
-        ours = AutoModelForCausalLM.from_config(config)
-        apply_lora(ours, _target_list(ours, target_modules), r=r)
-    peft_count = theirs.get_nb_trainable_parameters()[0]
-    ours_count = sum(p.numel() for p in ours.parameters() if p.requires_grad)
-    if peft_count != ours_count:
-        raise RuntimeError(f"PEFT counts {peft_count}, lora_ref counts {ours_count}")
-    return ours_count
 
 
 def linear_shapes(shape: ModelShape) -> dict[str, tuple[int, int]]:
@@ -181,8 +166,12 @@ def linear_shapes(shape: ModelShape) -> dict[str, tuple[int, int]]:
     }
 
 
-def param_count(shape: ModelShape) -> int:
-    """Total parameters from the shape alone (tests check it equals `count_params`)."""
+def total_params(shape: ModelShape) -> int:
+    """All parameters of the model, from the shape alone.
+
+    Embeddings (twice unless tied), per layer the seven projections, the
+    q/k/v biases (Qwen2) and two RMSNorm weights, and the final norm.
+    """
     linear = sum(k * d for k, d in linear_shapes(shape).values())
     bias = (shape.heads + 2 * shape.kv_heads) * shape.head_dim if shape.qkv_bias else 0
     per_layer = linear + bias + 2 * shape.hidden  # two RMSNorm weights
@@ -190,7 +179,7 @@ def param_count(shape: ModelShape) -> int:
     return embeddings + shape.layers * per_layer + shape.hidden  # + final norm
 
 
-def quantized_count(shape: ModelShape) -> int:
+def nf4_params(shape: ModelShape) -> int:
     """Parameters QLoRA stores in NF4: the weights of every projection in every layer.
 
     Embeddings, the output layer, norms and biases stay in 16 bits, as in
@@ -199,8 +188,20 @@ def quantized_count(shape: ModelShape) -> int:
     return shape.layers * sum(k * d for k, d in linear_shapes(shape).values())
 
 
-def lora_count(shape: ModelShape, target_modules: str | list[str], r: int) -> int:
-    """Trainable LoRA parameters from the shape: r (k + d) per adapted projection."""
+def lora_trainable_params(
+    shape: ModelShape, target_modules: str | list[str] | tuple[str, ...], r: int
+) -> int:
+    """Trainable LoRA parameters from the shape: r (k + d) per adapted projection.
+
+    Args:
+        shape: the model's sizes.
+        target_modules: projection names from `LINEAR_NAMES`, or "all-linear"
+            (PEFT's: every projection, not the output layer).
+        r: the rank of every update.
+
+    Raises:
+        ValueError: a non-positive r, or an unknown or empty target list.
+    """
     check_positive(r=r)
     names = LINEAR_NAMES if target_modules == "all-linear" else tuple(target_modules)
     shapes = linear_shapes(shape)

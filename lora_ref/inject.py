@@ -129,13 +129,6 @@ def lora_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def count_parameters(model: nn.Module) -> tuple[int, int]:
-    """(trainable, total) parameter counts, as PEFT's `get_nb_trainable_parameters`."""
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    total = sum(p.numel() for p in model.parameters())
-    return trainable, total
-
-
 def merge_lora(model: nn.Module) -> nn.Module:
     """Merge every `LoRALinear` and put its plain `nn.Linear` back in its place.
 

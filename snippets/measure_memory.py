@@ -14,9 +14,9 @@ optimizer state) plus the highest running sum of those events during it.
 import torch
 from peft import LoraConfig, get_peft_model
 from torch.profiler import ProfilerActivity, profile
-from transformers import LlamaForCausalLM
+from transformers import AutoConfig, LlamaForCausalLM
 
-from lora_ref.budget import ModelShape
+from lora_ref.counts import ModelShape
 
 # a small Llama: 4 layers, h = 256, 4 heads, SwiGLU width 688, vocabulary 4096
 SMALL = ModelShape(4096, 256, 688, 4, 4, 4, 64)
@@ -58,7 +58,8 @@ def measure_step(
     if method not in ("full", "lora"):
         raise ValueError(f"method must be 'full' or 'lora', got {method!r}")
     torch.manual_seed(0)
-    model = LlamaForCausalLM(SMALL.to_config()).train()
+    config = AutoConfig.for_model(**SMALL.config_kwargs())
+    model = LlamaForCausalLM(config).train()
     if checkpointing:
         model.activation_checkpointing_enable({"use_reentrant": False})
     if method == "lora":

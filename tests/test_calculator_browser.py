@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from lora_ref.budget import PRECISIONS, SHAPES, ModelShape, finetune_memory
+from lora_ref.budget import PRECISIONS, finetune_memory
+from lora_ref.counts import SHAPES, ModelShape, lora_trainable_params, total_params
 
 JS = (
     Path(__file__).resolve().parents[1]
@@ -102,8 +103,6 @@ def test_js_calculator_matches_finetune_memory_to_the_byte(page):
 
 
 def test_js_param_counts_match_python(page):
-    from lora_ref.budget import lora_count, param_count
-
     for name, shape in SHAPES.items():
         s = dataclasses.asdict(shape)
         got = page.evaluate(
@@ -113,9 +112,9 @@ def test_js_param_counts_match_python(page):
             s,
         )
         assert got == [
-            str(param_count(shape)),
-            str(lora_count(shape, ["q_proj", "v_proj"], 8)),
-            str(lora_count(shape, "all-linear", 64)),
+            str(total_params(shape)),
+            str(lora_trainable_params(shape, ["q_proj", "v_proj"], 8)),
+            str(lora_trainable_params(shape, "all-linear", 64)),
         ], name
 
 

@@ -10,10 +10,10 @@ from lora_ref import (
     LoRALinear,
     TinyMLP,
     apply_lora,
-    count_parameters,
     lora_state_dict,
     mark_only_lora_trainable,
     merge_lora,
+    parameter_counts,
 )
 
 
@@ -123,7 +123,7 @@ def test_dropout_acts_on_the_lora_branch_only():
 
 def test_trainable_count_is_r_times_d_plus_k_per_adapted_layer():
     model = apply_lora(TinyMLP(k=16, hidden=32, d=4), ["lin0", "lin1"], r=3)
-    trainable, total = count_parameters(model)
+    trainable, total = parameter_counts(model)
     assert trainable == 3 * (32 + 16) + 3 * (4 + 32)
     assert total == trainable + sum(p.numel() for p in TinyMLP(16, 32, 4).parameters())
 

@@ -16,7 +16,7 @@
     lora: ["bf16", "fp16", "fp32"],
     qlora: ["nf4", "nf4-dq"],
   };
-  // the same published shapes as lora_ref.budget.SHAPES (a test compares them)
+  // the same published shapes as lora_ref.counts.SHAPES (a test compares them)
   function shape(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, qkvBias, tied) {
     return {
       vocab: vocab, hidden: hidden, intermediate: intermediate, layers: layers,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from lora_ref.inject import apply_lora, count_parameters
+from lora_ref import apply_lora, parameter_counts
 
 MAX_TOKENS = 32  # every sentence of data.py is shorter; nothing is truncated
 
@@ -97,7 +97,7 @@ def build(config: RunConfig, encoder: nn.Module) -> SentenceClassifier:
 def model_state_bytes(model: nn.Module) -> int:
     """fp32 AdamW model states: 4 B per weight, plus 4 + 8 B (grad, two moments)
     per trainable weight. Computed from counts, not measured; activations excluded."""
-    trainable, total = count_parameters(model)
+    trainable, total = parameter_counts(model)
     return 4 * total + 12 * trainable
 
 

@@ -33,7 +33,7 @@ sys.path.insert(0, str(HERE))
 import data  # noqa: E402
 import kit  # noqa: E402
 
-from lora_ref.inject import lora_layers  # noqa: E402
+from lora_ref import lora_layers, parameter_counts  # noqa: E402
 from lora_ref.lora import LoRALinear  # noqa: E402
 from lora_ref.spectra import (  # noqa: E402
     energy_captured,
@@ -230,7 +230,7 @@ def main(out: Path = OUT, quick: bool = False) -> None:
     rows, kept = [], {}
     for run in plan(cfg):
         model, log = kit.train(run, encoder, sets["train"])
-        trainable, total = kit.count_parameters(model)
+        trainable, total = parameter_counts(model)
         E1 = kit.embeddings(model, generic_batch)
         measured = {
             "model_state_mb": kit.model_state_bytes(model) / 2**20,

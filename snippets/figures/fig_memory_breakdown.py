@@ -8,7 +8,8 @@ checkpointing on, LoRA r = 16 on all linear layers. Used in docs/why-peft.md.
 import matplotlib.pyplot as plt
 import style
 
-from lora_ref.budget import SHAPES, finetune_memory
+from lora_ref.budget import finetune_memory
+from lora_ref.counts import SHAPES
 
 NAME = "memory_breakdown"
 MODELS = ("LLaMA-7B", "Llama-2-70B")

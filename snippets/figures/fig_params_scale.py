@@ -2,14 +2,14 @@
 
 One data set, two figures: on a linear axis LoRA's bars (r = 8 on q_proj and
 v_proj) are invisible; on a log axis the orders of magnitude are readable.
-Counts from lora_ref.budget (equal to meta-device models; tests check).
+Counts from lora_ref.counts (equal to meta-device models; tests check).
 Used in docs/why-peft.md.
 """
 
 import matplotlib.pyplot as plt
 import style
 
-from lora_ref.budget import SHAPES, lora_count, param_count
+from lora_ref.counts import SHAPES, lora_trainable_params, total_params
 
 MODELS = ("LLaMA-7B", "LLaMA-13B", "LLaMA-33B", "LLaMA-65B", "Llama-2-70B")
 
@@ -18,8 +18,8 @@ def rows() -> list[dict]:
     return [
         {
             "model": m,
-            "full": param_count(SHAPES[m]),
-            "lora_qv_r8": lora_count(SHAPES[m], ["q_proj", "v_proj"], 8),
+            "full": total_params(SHAPES[m]),
+            "lora_qv_r8": lora_trainable_params(SHAPES[m], ["q_proj", "v_proj"], 8),
         }
         for m in MODELS
     ]

@@ -11,7 +11,7 @@ import style  # noqa: I001  (first: sets the backend and rcParams)
 import matplotlib.pyplot as plt
 from torch import nn
 
-from lora_ref import LoRALinear, count_parameters
+from lora_ref import LoRALinear, parameter_counts
 
 NAME = "params_vs_rank"
 RANKS = [1, 2, 4, 8, 16, 32, 64]
@@ -26,7 +26,7 @@ def lora_counts(k: int, d: int) -> list[dict]:
     base = nn.Linear(k, d, bias=False, device="meta")
     rows = []
     for r in RANKS:
-        trainable, total = count_parameters(LoRALinear(base, r=r))
+        trainable, total = parameter_counts(LoRALinear(base, r=r))
         rows.append(
             {"r": r, "k": k, "d": d, "lora": trainable, "full": total - trainable}
         )
