@@ -16,6 +16,7 @@ from lora_ref.counts import parameter_counts
 from lora_ref.inject import (
     apply_lora,
     find_targets,
+    install_lora,
     lora_layers,
     lora_state_dict,
     mark_only_lora_trainable,
@@ -31,6 +32,7 @@ __all__ = [
     "apply_lora",
     "check_lora_args",
     "find_targets",
+    "install_lora",
     "load_peft_adapter",
     "lora_layers",
     "lora_scaling",

@@ -2,7 +2,7 @@
 
 Taught in "LoRA from scratch" (docs/lora-from-scratch.md). PEFT counterparts
 (peft 0.21.2): `get_peft_model` / `LoraModel._create_and_replace` for
-`apply_lora`, `BaseTuner._mark_only_adapters_as_trainable` for
+`apply_lora` and `install_lora`, `BaseTuner._mark_only_adapters_as_trainable` for
 `mark_only_lora_trainable`, and `LoraModel.merge_and_unload` for `merge_lora`.
 
 Target selection follows PEFT's `check_target_module_exists`: a list entry
@@ -15,7 +15,7 @@ import re
 import torch
 from torch import nn
 
-from lora_ref.lora import LoRALinear, check_lora_args
+from lora_ref.lora import LoRALinear
 
 
 def matches_target(
@@ -70,6 +70,43 @@ def find_targets(
     return names
 
 
+def install_lora(
+    model: nn.Module,
+    name: str,
+    r: int = 8,
+    alpha: float = 8,
+    dropout: float = 0.0,
+    use_rslora: bool = False,
+) -> LoRALinear:
+    """Replace the `nn.Linear` called `name` by a `LoRALinear` wrapping it.
+
+    The one place a layer is installed: `apply_lora` and
+    `lora_ref.peft_io.load_peft_adapter` both call it. `LoRALinear` checks
+    the arguments (and that the module is an `nn.Linear`) before anything is
+    changed. The new layer keeps the train/eval mode of the layer it
+    replaces, so an eval-mode model stays in eval mode (its dropout off).
+
+    Args:
+        model: the model to change in place.
+        name: the layer's qualified name, e.g. "model.layers.0.self_attn.q_proj".
+        r: rank of the update.
+        alpha: scaling numerator (scaling = alpha / r).
+        dropout: dropout on the LoRA branch's input.
+        use_rslora: scale by alpha / sqrt(r).
+
+    Returns:
+        The installed layer.
+
+    Raises:
+        ValueError: invalid r / alpha / dropout, or `name` is not an `nn.Linear`.
+    """
+    base = model.get_submodule(name)
+    layer = LoRALinear(base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora)
+    layer.train(base.training)
+    model.set_submodule(name, layer)
+    return layer
+
+
 def apply_lora(
     model: nn.Module,
     target_modules: str | list[str] | tuple[str, ...],
@@ -81,6 +118,9 @@ def apply_lora(
     """Wrap each targeted `nn.Linear` in a `LoRALinear` and freeze everything else.
 
     The model is changed in place and returned, like PEFT's `inject_adapter_in_model`.
+    On a `ValueError` the model is left as it was: targets are checked first,
+    and every layer gets the same arguments, so a bad r / alpha / dropout
+    fails on the first layer, before it is touched.
 
     Args:
         model: any module tree.
@@ -93,15 +133,8 @@ def apply_lora(
     Raises:
         ValueError: invalid r / alpha / dropout, or targets that match nothing.
     """
-    check_lora_args(r, alpha, dropout)
-    names = find_targets(model, target_modules)
-    for name in names:
-        base = model.get_submodule(name)
-        lora = LoRALinear(
-            base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora
-        )
-        lora.train(base.training)  # an eval-mode model stays in eval mode
-        model.set_submodule(name, lora)
+    for name in find_targets(model, target_modules):
+        install_lora(model, name, r, alpha, dropout, use_rslora)
     mark_only_lora_trainable(model)
     return model
 

@@ -108,7 +108,20 @@ class LoRALinear(nn.Module):
 
     @property
     def W0(self) -> torch.Tensor:
-        """The frozen base weight, shape (d, k). While merged it holds W0 + ΔW."""
+        """The frozen pretrained weight W0, shape (d, k).
+
+        Raises:
+            RuntimeError: the layer is merged. Then `base.weight` holds
+                W0 + ΔW, and W0 itself is not stored anywhere (subtracting ΔW
+                back is exact only up to rounding), so W0 would be a lie.
+                Call `unmerge()` first, or read `base.weight`, the weight
+                the layer actually multiplies by.
+        """
+        if self.merged:
+            raise RuntimeError(
+                "the layer is merged: base.weight holds W0 + ΔW, not W0; "
+                "call unmerge() first, or read base.weight for the merged weight"
+            )
         return self.base.weight
 
     def delta_weight(self) -> torch.Tensor:
@@ -149,7 +162,7 @@ class LoRALinear(nn.Module):
             self.merged = False
 
     def extra_repr(self) -> str:
-        d, k = self.W0.shape
+        d, k = self.base.weight.shape
         return (
             f"d={d}, k={k}, r={self.r}, alpha={self.alpha}, "
             f"scaling={self.scaling:g}, dropout={self.dropout_p}, merged={self.merged}"

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from lora_ref.inject import lora_layers, mark_only_lora_trainable
-from lora_ref.lora import LoRALinear, check_lora_args
+from lora_ref.inject import install_lora, lora_layers, mark_only_lora_trainable
+from lora_ref.lora import check_lora_args
 
 PREFIX = "base_model.model."
 CONFIG_NAME = "adapter_config.json"
@@ -213,20 +213,18 @@ def load_peft_adapter(
             config.get("alpha_pattern") or {}, name, config["lora_alpha"]
         )
         dropout = config.get("lora_dropout", 0.0)
+        # the same check LoRALinear makes, run here for every layer before the
+        # first one is installed, so a bad adapter leaves the model untouched
         check_lora_args(r, alpha, dropout)
-        plan.append((name, base, A, B, alpha, dropout))
+        plan.append((name, A, B, alpha, dropout))
     if not plan:
         raise ValueError(f"{directory}: the adapter holds no LoRA tensors")
     use_rslora = bool(config.get("use_rslora", False))
-    for name, base, A, B, alpha, dropout in plan:
-        layer = LoRALinear(
-            base, r=A.shape[0], alpha=alpha, dropout=dropout, use_rslora=use_rslora
-        )
+    for name, A, B, alpha, dropout in plan:
+        layer = install_lora(model, name, A.shape[0], alpha, dropout, use_rslora)
         with torch.no_grad():
             layer.A.copy_(A)  # copy_ casts to the base weight's dtype
             layer.B.copy_(B)
-        layer.train(base.training)  # an eval-mode model stays in eval mode
-        model.set_submodule(name, layer)
     mark_only_lora_trainable(model)
     if not is_trainable:
         model.requires_grad_(False)

@@ -10,6 +10,7 @@ from lora_ref import (
     LoRALinear,
     TinyMLP,
     apply_lora,
+    install_lora,
     lora_state_dict,
     mark_only_lora_trainable,
     merge_lora,
@@ -95,10 +96,12 @@ def test_merged_output_equals_unmerged_output():
 def test_merging_twice_does_not_add_delta_w_twice():
     layer = make_layer()
     randomize_B(layer)
+    W0 = layer.W0.clone()
     layer.merge()
-    once = layer.W0.clone()
+    once = layer.base.weight.clone()
+    torch.testing.assert_close(once, W0 + layer.delta_weight(), rtol=0, atol=1e-12)
     layer.merge()
-    assert torch.equal(layer.W0, once)
+    assert torch.equal(layer.base.weight, once)
 
 
 def test_unmerge_restores_W0():
@@ -106,19 +109,39 @@ def test_unmerge_restores_W0():
     randomize_B(layer)
     W0 = layer.W0.clone()
     layer.merge()
-    assert not torch.allclose(layer.W0, W0)
+    assert not torch.allclose(layer.base.weight, W0)
     layer.unmerge()
     torch.testing.assert_close(layer.W0, W0, rtol=0, atol=1e-12)
     layer.unmerge()  # a second unmerge is a no-op
     torch.testing.assert_close(layer.W0, W0, rtol=0, atol=1e-12)
 
 
+def test_W0_is_never_the_merged_weight_it_raises_while_merged():
+    layer = make_layer()
+    randomize_B(layer)
+    layer.merge()
+    with pytest.raises(RuntimeError, match=r"merged: base.weight holds W0 \+ ΔW"):
+        layer.W0  # noqa: B018
+    assert "merged=True" in repr(layer)  # the repr still works while merged
+    layer.unmerge()
+    assert layer.W0 is layer.base.weight
+
+
 def test_dropout_acts_on_the_lora_branch_only():
     layer = make_layer(dropout=0.5).train()
+    randomize_B(layer)  # B != 0, or the branch would add nothing to drop
     x = torch.randn(8, 5, dtype=torch.float64)
-    with torch.no_grad():
-        layer.B.zero_()  # no update: output must be the undropped base output
-    assert torch.equal(layer(x), layer.base(x))
+    torch.manual_seed(7)
+    out = layer(x)
+    torch.manual_seed(7)
+    kept = torch.nn.functional.dropout(x, 0.5, training=True)  # the same mask
+    # W0 sees the undropped x; only the LoRA branch sees the dropped one
+    expected = layer.base(x) + layer.scaling * kept @ (layer.B @ layer.A).T
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-12)
+    # dropping W0's input too would give another output, and so would no dropout
+    on_both = layer.base(kept) + layer.scaling * kept @ (layer.B @ layer.A).T
+    assert not torch.allclose(out, on_both)
+    assert not torch.allclose(out, layer.eval()(x))
 
 
 def test_trainable_count_is_r_times_d_plus_k_per_adapted_layer():
@@ -227,3 +250,21 @@ def test_new_lora_layers_keep_the_train_or_eval_mode_of_the_layer_they_replace()
     assert not evaluating.lin0.training and not evaluating.lin0.dropout.training
     training = apply_lora(TinyMLP().train(), ["lin0"], r=2, dropout=0.5)
     assert training.lin0.training and training.lin0.dropout.training
+
+
+def test_install_lora_wraps_one_layer_in_place_and_returns_it():
+    model = TinyMLP().eval()
+    base = model.lin1
+    layer = install_lora(model, "lin1", r=3, alpha=6, dropout=0.1)
+    assert model.lin1 is layer and layer.base is base
+    assert (layer.r, layer.scaling, layer.dropout_p) == (3, 2.0, 0.1)
+    assert not layer.training  # keeps the eval mode of the layer it replaces
+    assert isinstance(model.lin0, nn.Linear)  # the other layer is untouched
+
+
+def test_invalid_arguments_leave_the_model_untouched():
+    model = TinyMLP()
+    with pytest.raises(ValueError, match="r must be a positive integer"):
+        apply_lora(model, ["lin0", "lin1"], r=0)
+    assert type(model.lin0) is nn.Linear and type(model.lin1) is nn.Linear
+    assert all(p.requires_grad for p in model.parameters())
