@@ -12,7 +12,7 @@ export TOKENIZERS_PARALLELISM := false
 
 LINTED := lora_ref snippets tests conftest.py
 
-.PHONY: install serve build test lint figures bench experiments tutorial clean
+.PHONY: install serve build test test-fast lint figures bench experiments tutorial clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,11 @@ test: install lint
 	# two workers (one per core), each file on one worker so `cont` chains and
 	# module fixtures stay together; one BLAS thread each, so they don't fight
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --codeblocks docs tests
+
+# the quick loop while you edit lora_ref: tests/ without the ones marked slow
+# (site build, browser, training, scripts) and without the docs fences
+test-fast: install
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests
 
 figures: install
 	for f in snippets/figures/fig_*.py; do echo "$$f"; $(BIN)/python "$$f" || exit 1; done

@@ -2,12 +2,18 @@
 
 Nothing here is downloaded: `TinyMLP` is plain PyTorch, and `tiny_llama`
 builds a randomly initialised Llama from a `transformers.LlamaConfig`
-(transformers is imported only when it is called). The MLP has the
-`lin0` / `lin1` names that PEFT's own tests use for their MLP.
+(transformers, from the `dev` extra, is imported only when it is called, so
+`import lora_ref` needs only torch). The MLP has the `lin0` / `lin1` names
+that PEFT's own tests use for their MLP.
 """
+
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # for the annotations only
+    from transformers import LlamaConfig, LlamaForCausalLM
 
 
 class TinyMLP(nn.Module):
@@ -29,7 +35,7 @@ class TinyMLP(nn.Module):
         return self.lin1(self.relu(self.lin0(x)))  # (n, k) -> (n, hidden) -> (n, d)
 
 
-def tiny_llama_config(**overrides: object):
+def tiny_llama_config(**overrides: object) -> "LlamaConfig":
     """A 2-layer Llama config with grouped-query attention (4 heads, 2 KV heads)."""
     from transformers import LlamaConfig
 
@@ -45,7 +51,9 @@ def tiny_llama_config(**overrides: object):
     return LlamaConfig(**(sizes | overrides))
 
 
-def tiny_llama(seed: int = 0, dtype: torch.dtype = torch.float32, **overrides: object):
+def tiny_llama(
+    seed: int = 0, dtype: torch.dtype = torch.float32, **overrides: object
+) -> "LlamaForCausalLM":
     """A random-weight `LlamaForCausalLM` from `tiny_llama_config`, in eval mode."""
     from transformers import LlamaForCausalLM
 

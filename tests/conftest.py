@@ -1,4 +1,8 @@
-"""Shared fixtures: the site built once per session, served on 127.0.0.1."""
+"""Shared fixtures: the site built once per session, served on 127.0.0.1.
+
+Also gives the `gpu` marker its meaning: a test marked `gpu` is skipped,
+with a reason in the report, on a machine without CUDA.
+"""
 
 import functools
 import http.server
@@ -13,6 +17,19 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list) -> None:
+    gpu_tests = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu_tests:
+        return
+    import torch  # only when a gpu test was collected
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="marked gpu: needs a CUDA GPU, and none is here")
+    for item in gpu_tests:
+        item.add_marker(skip)
 
 
 @pytest.fixture(scope="session")

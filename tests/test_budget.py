@@ -131,6 +131,7 @@ def test_peak_memory_measurement_sees_a_known_allocation():
     assert peak_allocated(step) == 5_000_000
 
 
+@pytest.mark.slow  # a real AdamW step, profiled
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_prediction_is_within_15_percent_of_a_measured_training_step(method):
     from snippets.measure_memory import SMALL, measure_step

@@ -13,6 +13,8 @@ import pytest
 from lora_ref.budget import PRECISIONS, finetune_memory
 from lora_ref.counts import SHAPES, ModelShape, lora_trainable_params, total_params
 
+pytestmark = pytest.mark.slow  # builds the site and starts Chromium
+
 JS = (
     Path(__file__).resolve().parents[1]
     / "docs"

@@ -13,6 +13,11 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+pytestmark = pytest.mark.slow  # builds the site; the browser tests start Chromium
 
 
 def test_site_builds_with_strict_and_no_warnings(site_build):
@@ -72,9 +77,54 @@ def page(browser):
     context.close()
 
 
+class IgnoreTags(yaml.SafeLoader):
+    """Read mkdocs.yml safely; a !!python/name or !ENV tag becomes None."""
+
+
+IgnoreTags.add_multi_constructor("", lambda loader, suffix, node: None)
+
+
+def nav_files(nav: list | dict | str) -> list[str]:
+    """Every file named in mkdocs.yml's nav, sections flattened, in order."""
+    if isinstance(nav, str):
+        return [] if "://" in nav else [nav]  # external links are not pages
+    items = nav.values() if isinstance(nav, dict) else nav
+    return [f for item in items for f in nav_files(item)]
+
+
+def docs_pages() -> list[str]:
+    """Every page source under docs/ (Markdown and notebooks), assets aside."""
+    return sorted(
+        p.relative_to(DOCS).as_posix()
+        for p in DOCS.rglob("*")
+        if p.suffix in (".md", ".ipynb") and "assets" not in p.parts
+    )
+
+
 def test_every_page_is_listed(site_dir):
-    listed = pages(site_dir)
-    assert "" in listed and "notation/" in listed and "api/" in listed
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=IgnoreTags)
+    listed = nav_files(config["nav"])
+    assert len(listed) == len(set(listed)), "a page is listed twice in nav"
+    missing = sorted(set(listed) - set(docs_pages()))
+    assert not missing, f"nav names pages that do not exist: {missing}"
+    unlisted = sorted(set(docs_pages()) - set(listed))
+    assert not unlisted, f"pages missing from nav in mkdocs.yml: {unlisted}"
+    built = set(pages(site_dir))
+    urls = [
+        "" if f == "index.md" else f.rsplit(".", 1)[0].removesuffix("/index") + "/"
+        for f in listed
+    ]
+    assert sorted(u for u in urls if u not in built) == [], "listed but not built"
+    assert sorted(built - set(urls)) == [], "built but not listed"
+
+
+def test_the_nav_check_sees_nested_sections_and_skips_external_links():
+    nav = [
+        {"Home": "index.md"},
+        {"Part": [{"A": "a.md"}, {"Deep": [{"B": "b/c.ipynb"}]}, "d.md"]},
+        {"Elsewhere": "https://example.org/"},
+    ]
+    assert nav_files(nav) == ["index.md", "a.md", "b/c.ipynb", "d.md"]
 
 
 def test_every_page_renders_offline_with_math_images_and_no_errors(

@@ -36,14 +36,55 @@ def test_a_rank_3_matrix_has_all_its_energy_in_3_directions():
     assert energy[2].item() == pytest.approx(1.0, abs=1e-12)
 
 
-def test_eckart_young_error_equals_the_error_of_the_truncated_svd():
+def test_eckart_young_error_of_a_diagonal_matrix_by_hand():
+    # singular values 3, 2, 1: dropping the last 3 - r leaves sqrt(Σ σi²) / sqrt(14)
+    W = torch.diag(torch.tensor([3.0, 2.0, 1.0], dtype=torch.float64))
+    expected = [(5 / 14) ** 0.5, (1 / 14) ** 0.5, 0.0]
+    assert eckart_young_error(W).tolist() == pytest.approx(expected, abs=1e-12)
+
+
+def test_eckart_young_error_equals_the_discarded_eigenvalues_of_w_transpose_w():
+    # an independent route: no SVD, the eigenvalues of WᵀW are the σi²
     W = torch.randn(
         8, 6, generator=torch.Generator().manual_seed(2), dtype=torch.float64
     )
-    error = eckart_young_error(W)
+    eigenvalues = torch.linalg.eigvalsh(W.T @ W).flip(0)  # descending, = σi²
     for r in range(1, 7):
-        measured = (W - best_rank_r(W, r)).norm() / W.norm()
-        assert error[r - 1].item() == pytest.approx(measured.item(), abs=1e-10)
+        by_eigenvalues = (eigenvalues[r:].sum() / eigenvalues.sum()).clamp_min(0)
+        assert eckart_young_error(W)[r - 1].item() == pytest.approx(
+            by_eigenvalues.sqrt().item(), abs=1e-10
+        )
+
+
+def best_fit_by_subspace_iteration(W: torch.Tensor, r: int) -> torch.Tensor:
+    """The best rank-r fit found without an SVD: alternate least squares.
+
+    Project W onto an r-dim row space V (fit W V Vᵀ), take the column space of
+    that fit, project back, repeat (orthogonal iteration, QR only).
+    """
+    g = torch.Generator().manual_seed(5)
+    V = torch.linalg.qr(torch.randn(W.shape[1], r, generator=g, dtype=W.dtype))[0]
+    for _ in range(100):
+        U = torch.linalg.qr(W @ V)[0]  # (d, r)
+        V = torch.linalg.qr(W.T @ U)[0]  # (k, r)
+    return W @ V @ V.T
+
+
+def test_no_rank_r_matrix_beats_the_eckart_young_error():
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(9, 7, generator=g, dtype=torch.float64)
+    error = eckart_young_error(W)
+    for r in (1, 3, 5):
+        # the best fit in r random row directions is worse ...
+        for _ in range(20):
+            Q = torch.linalg.qr(torch.randn(7, r, generator=g, dtype=W.dtype))[0]
+            random_fit = W @ Q @ Q.T
+            assert (W - random_fit).norm() / W.norm() > error[r - 1]
+        # ... and the best fit found by iteration, with no SVD, reaches it
+        fit = best_fit_by_subspace_iteration(W, r)
+        reached = ((W - fit).norm() / W.norm()).item()
+        assert reached == pytest.approx(error[r - 1].item(), abs=1e-8)
+        torch.testing.assert_close(fit, best_rank_r(W, r), rtol=0, atol=1e-8)
 
 
 def test_gaussian_twin_has_the_same_shape_and_norm_and_a_flatter_spectrum():
@@ -86,19 +127,31 @@ def test_projection_onto_the_top_directions_of_w_recovers_their_singular_values(
 
 
 @pytest.mark.parametrize(
-    "call",
+    ("call", "message"),
     [
-        lambda: energy_captured(torch.zeros(3, 3)),
-        lambda: energy_captured(torch.ones(3)),
-        lambda: best_rank_r(torch.ones(3, 3), 4),
-        lambda: top_singular_vectors(torch.ones(3, 3), 1, side="up"),
-        lambda: subspace_similarity(torch.eye(3), torch.eye(4), 1, 1),
-        lambda: subspace_similarity(torch.eye(3), torch.eye(3), 0, 1),
-        lambda: projection_norm(
-            torch.ones(3, 2), torch.eye(3)[:, :1], torch.eye(3)[:, :1]
+        (lambda: energy_captured(torch.zeros(3, 3)), "W is all zeros"),
+        (lambda: energy_captured(torch.ones(3)), "W must be a non-empty 2-D"),
+        (lambda: best_rank_r(torch.ones(3, 3), 4), r"r must be an integer in \[1, 3\]"),
+        (
+            lambda: top_singular_vectors(torch.ones(3, 3), 1, side="up"),
+            'side must be "left" or "right"',
+        ),
+        (
+            lambda: subspace_similarity(torch.eye(3), torch.eye(4), 1, 1),
+            "same space",
+        ),
+        (
+            lambda: subspace_similarity(torch.eye(3), torch.eye(3), 0, 1),
+            r"i must be an integer in \[1, 3\]",
+        ),
+        (
+            lambda: projection_norm(
+                torch.ones(3, 2), torch.eye(3)[:, :1], torch.eye(3)[:, :1]
+            ),
+            "V 2 rows",
         ),
     ],
 )
-def test_bad_input_raises_a_value_error(call):
-    with pytest.raises(ValueError):
+def test_bad_input_raises_a_value_error(call, message):
+    with pytest.raises(ValueError, match=message):
         call()
