@@ -95,6 +95,19 @@ def test_adapter_and_storage_for_n_tasks():
     assert full == 10 * 2 * n and shared == 2 * n + 10 * 4 * t
 
 
+def test_adapter_bytes_equal_the_tensor_bytes_peft_saves(tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from safetensors.torch import load_file
+
+    from lora_ref import parameter_counts, tiny_llama
+
+    model = get_peft_model(tiny_llama(), LoraConfig(r=4, target_modules=QV))
+    model.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "adapter_model.safetensors")
+    tensor_bytes = sum(t.numel() * t.element_size() for t in saved.values())
+    assert tensor_bytes == adapter_bytes(parameter_counts(model).trainable)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

@@ -106,12 +106,14 @@ def test_loaded_adapter_keeps_an_eval_model_in_eval_mode(tmp_path):
     model = apply_lora(tiny_llama(), TARGETS, r=2, dropout=0.5)
     save_peft_adapter(trained_like(model), tmp_path)
     loaded = load_peft_adapter(tiny_llama().eval(), tmp_path)
+    assert len(lora_layers(loaded)) == 4  # the check below is not vacuous
     assert not any(m.training for m in loaded.modules())  # dropout off
 
 
 def test_loaded_adapter_is_frozen_by_default_like_peft(tmp_path):
     save_peft_adapter(trained_like(apply_lora(tiny_llama(), TARGETS, r=2)), tmp_path)
     frozen = load_peft_adapter(tiny_llama(), tmp_path)
+    assert len(lora_layers(frozen)) == 4  # the check below is not vacuous
     assert not any(p.requires_grad for p in frozen.parameters())
     trainable = load_peft_adapter(tiny_llama(), tmp_path, is_trainable=True)
     names = {

@@ -12,7 +12,14 @@ import pytest
 import torch
 from peft import LoraConfig, get_peft_model
 
-from lora_ref import TinyMLP, apply_lora, lora_layers, merge_lora, tiny_llama
+from lora_ref import (
+    LoRALinear,
+    TinyMLP,
+    apply_lora,
+    lora_layers,
+    merge_lora,
+    tiny_llama,
+)
 
 MLP_TARGETS = ["lin0", "lin1"]
 LLAMA_TARGETS = ["q_proj", "v_proj"]  # v_proj maps 64 -> 32 under GQA
@@ -77,10 +84,7 @@ DTYPES = [
 RSLORA = [pytest.param(False, id="alpha-over-r"), pytest.param(True, id="rslora")]
 
 
-@pytest.mark.parametrize("use_rslora", RSLORA)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("build", "targets"), CASES)
-def test_lora_matches_peft_forward(build, targets, dtype, use_rslora):
+def check_forward(build, targets, dtype, use_rslora=False):
     base, x = build(dtype)
     ours, theirs = make_pair(base, targets, dtype, use_rslora=use_rslora)
     torch.testing.assert_close(run(ours, x), run(theirs, x), **tolerances(dtype))
@@ -88,10 +92,7 @@ def test_lora_matches_peft_forward(build, targets, dtype, use_rslora):
     assert not torch.allclose(run(ours, x), run(base, x))
 
 
-@pytest.mark.parametrize("use_rslora", RSLORA)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("build", "targets"), CASES)
-def test_lora_matches_peft_gradients(build, targets, dtype, use_rslora):
+def check_gradients(build, targets, dtype, use_rslora=False):
     base, x = build(dtype)
     ours, theirs = make_pair(base, targets, dtype, use_rslora=use_rslora)
     run(ours, x).square().mean().backward()
@@ -106,9 +107,7 @@ def test_lora_matches_peft_gradients(build, targets, dtype, use_rslora):
         assert layer.A.grad.abs().sum() > 0 and layer.B.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize(("build", "targets"), CASES)
-def test_lora_matches_peft_merged_weights(build, targets, dtype):
+def check_merge(build, targets, dtype):
     base, x = build(dtype)
     ours, theirs = make_pair(base, targets, dtype)
     for name, layer in lora_layers(ours).items():
@@ -128,8 +127,7 @@ def test_lora_matches_peft_merged_weights(build, targets, dtype):
     )
 
 
-@pytest.mark.parametrize(("build", "targets"), CASES)
-def test_lora_matches_peft_dropout_in_train_mode_under_a_shared_seed(build, targets):
+def check_dropout(build, targets):
     base, x = build(torch.float64)
     ours, theirs = make_pair(base, targets, torch.float64, dropout=0.3)
     ours.train()
@@ -142,6 +140,31 @@ def test_lora_matches_peft_dropout_in_train_mode_under_a_shared_seed(build, targ
     # dropout really acted: in eval mode the output differs
     ours.eval()
     assert not torch.allclose(run(ours, x), out_ours)
+
+
+@pytest.mark.parametrize("use_rslora", RSLORA)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_forward(build, targets, dtype, use_rslora):
+    check_forward(build, targets, dtype, use_rslora)
+
+
+@pytest.mark.parametrize("use_rslora", RSLORA)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_gradients(build, targets, dtype, use_rslora):
+    check_gradients(build, targets, dtype, use_rslora)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_merged_weights(build, targets, dtype):
+    check_merge(build, targets, dtype)
+
+
+@pytest.mark.parametrize(("build", "targets"), CASES)
+def test_lora_matches_peft_dropout_in_train_mode_under_a_shared_seed(build, targets):
+    check_dropout(build, targets)
 
 
 def test_lora_matches_peft_trainable_parameter_count():
@@ -165,3 +188,66 @@ def test_lora_matches_peft_bfloat16_merge_bit_for_bit():
     merged_ours, merged_theirs = merge_lora(ours), theirs.merge_and_unload()
     for name, param in merged_theirs.named_parameters():
         assert torch.equal(merged_ours.get_parameter(name), param), name
+
+
+# Mutation checks: break LoRALinear the way a slip would, and the comparisons
+# above must fail. If one of these passes, its comparison has stopped testing.
+
+
+def no_scaling(self, x):
+    return self.base(x) + self.dropout(x) @ self.A.T @ self.B.T
+
+
+def rslora_scaling_always(self, x):
+    scaling = self.alpha / self.r**0.5
+    return self.base(x) + scaling * (self.dropout(x) @ self.A.T @ self.B.T)
+
+
+def update_subtracted(self, x):
+    return self.base(x) - self.scaling * (self.dropout(x) @ self.A.T @ self.B.T)
+
+
+def A_frozen(self, x):
+    h_lora = self.dropout(x) @ self.A.detach().T @ self.B.T
+    return self.base(x) + self.scaling * h_lora
+
+
+def dropout_on_both_paths(self, x):
+    x = self.dropout(x)
+    return self.base(x) + self.scaling * (x @ self.A.T @ self.B.T)
+
+
+def delta_weight_without_scaling(self):
+    return self.B @ self.A
+
+
+MLP = (mlp, MLP_TARGETS)
+FORWARD_MUTANTS = [no_scaling, rslora_scaling_always, update_subtracted]
+
+
+@pytest.mark.parametrize("mutant", FORWARD_MUTANTS, ids=lambda f: f.__name__)
+def test_the_forward_comparison_fails_on_a_broken_forward(monkeypatch, mutant):
+    monkeypatch.setattr(LoRALinear, "forward", mutant)
+    with pytest.raises(AssertionError):
+        check_forward(*MLP, torch.float64)
+
+
+@pytest.mark.parametrize(
+    "mutant", [*FORWARD_MUTANTS, A_frozen], ids=lambda f: f.__name__
+)
+def test_the_gradient_comparison_fails_on_a_broken_forward(monkeypatch, mutant):
+    monkeypatch.setattr(LoRALinear, "forward", mutant)
+    with pytest.raises(AssertionError):  # A_frozen: A.grad is None, not a tensor
+        check_gradients(*MLP, torch.float64)
+
+
+def test_the_dropout_comparison_fails_when_dropout_reaches_W0(monkeypatch):
+    monkeypatch.setattr(LoRALinear, "forward", dropout_on_both_paths)
+    with pytest.raises(AssertionError):
+        check_dropout(*MLP)
+
+
+def test_the_merge_comparison_fails_on_a_merge_without_scaling(monkeypatch):
+    monkeypatch.setattr(LoRALinear, "delta_weight", delta_weight_without_scaling)
+    with pytest.raises(AssertionError):
+        check_merge(*MLP, torch.float64)
