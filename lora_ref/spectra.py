@@ -21,6 +21,12 @@ def _check_matrix(M: torch.Tensor, name: str) -> None:
         raise ValueError(f"{name} must be a non-empty 2-D matrix, got {shape}")
 
 
+def _check_count(name: str, value: int, high: int) -> None:
+    """Raise `ValueError` unless value is an integer in [1, high] (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+        raise ValueError(f"{name} must be an integer in [1, {high}], got {value!r}")
+
+
 def energy_captured(W: torch.Tensor) -> torch.Tensor:
     """Fraction of ‖W‖²_F in the top r singular values, for r = 1 ... min(d, k).
 
@@ -55,8 +61,7 @@ def eckart_young_error(W: torch.Tensor) -> torch.Tensor:
 def best_rank_r(W: torch.Tensor, r: int) -> torch.Tensor:
     """The truncated SVD U_r diag(σ_1..σ_r) V_rᵀ, in float64: the best rank-r W_r."""
     _check_matrix(W, "W")
-    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= min(W.shape):
-        raise ValueError(f"r must be an integer in [1, {min(W.shape)}], got {r!r}")
+    _check_count("r", r, min(W.shape))
     U, S, Vh = torch.linalg.svd(W.detach().double(), full_matrices=False)
     return U[:, :r] @ torch.diag(S[:r]) @ Vh[:r]  # (d, r) (r, r) (r, k) -> (d, k)
 
@@ -83,8 +88,7 @@ def top_singular_vectors(M: torch.Tensor, r: int, side: str = "left") -> torch.T
     _check_matrix(M, "M")
     if side not in ("left", "right"):
         raise ValueError(f'side must be "left" or "right", got {side!r}')
-    if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= min(M.shape):
-        raise ValueError(f"r must be an integer in [1, {min(M.shape)}], got {r!r}")
+    _check_count("r", r, min(M.shape))
     U, _, Vh = torch.linalg.svd(M.detach().double(), full_matrices=False)
     return U[:, :r] if side == "left" else Vh[:r].T
 
@@ -111,9 +115,8 @@ def subspace_similarity(U1: torch.Tensor, U2: torch.Tensor, i: int, j: int) -> f
             f"U1 and U2 must span subspaces of the same space, got {U1.shape[0]}-dim "
             f"and {U2.shape[0]}-dim columns"
         )
-    for name, n, cols in (("i", i, U1.shape[1]), ("j", j, U2.shape[1])):
-        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= cols:
-            raise ValueError(f"{name} must be an integer in [1, {cols}], got {n!r}")
+    _check_count("i", i, U1.shape[1])
+    _check_count("j", j, U2.shape[1])
     overlap = U1[:, :i].double().T @ U2[:, :j].double()  # (i, n) (n, j) -> (i, j)
     return float((overlap**2).sum() / min(i, j))
 

@@ -2,6 +2,7 @@
 
 import copy
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -57,18 +58,22 @@ def test_saved_files_use_peft_key_names_and_config(tmp_path):
     assert (config["peft_type"], config["r"], config["lora_alpha"]) == ("LORA", 4, 16)
 
 
-def test_adapter_saved_by_peft_loads_into_lora_ref_with_identical_outputs(tmp_path):
-    base = tiny_llama(dtype=torch.float64)
-    torch.manual_seed(3)
+def saved_by_peft(
+    base: torch.nn.Module, directory: Path, seed: int, **options: object
+) -> PeftModel:
+    """PEFT's LoRA (r = 4, alpha = 8, B != 0) on a copy of base, saved there."""
+    torch.manual_seed(seed)
     config = LoraConfig(
-        r=4,
-        lora_alpha=8,
-        target_modules=TARGETS,
-        init_lora_weights=False,
-        use_rslora=True,
+        r=4, lora_alpha=8, target_modules=TARGETS, init_lora_weights=False, **options
     )
     theirs = get_peft_model(copy.deepcopy(base), config)
-    theirs.save_pretrained(tmp_path)
+    theirs.save_pretrained(directory)
+    return theirs
+
+
+def test_adapter_saved_by_peft_loads_into_lora_ref_with_identical_outputs(tmp_path):
+    base = tiny_llama(dtype=torch.float64)
+    theirs = saved_by_peft(base, tmp_path, seed=3, use_rslora=True)
     ours = load_peft_adapter(copy.deepcopy(base), tmp_path)
     x = ids()
     torch.testing.assert_close(
@@ -79,17 +84,13 @@ def test_adapter_saved_by_peft_loads_into_lora_ref_with_identical_outputs(tmp_pa
 
 def test_rank_and_alpha_patterns_round_trip_both_ways(tmp_path):
     base = tiny_llama(dtype=torch.float64)
-    torch.manual_seed(4)
-    config = LoraConfig(
-        r=4,
-        lora_alpha=8,
-        target_modules=TARGETS,
-        init_lora_weights=False,
+    theirs = saved_by_peft(
+        base,
+        tmp_path / "peft",
+        seed=4,
         rank_pattern={"layers.0.self_attn.q_proj": 2},
         alpha_pattern={"v_proj": 3},
     )
-    theirs = get_peft_model(copy.deepcopy(base), config)
-    theirs.save_pretrained(tmp_path / "peft")
     ours = load_peft_adapter(copy.deepcopy(base), tmp_path / "peft")
     q0 = ours.get_submodule("model.layers.0.self_attn.q_proj")
     assert (q0.r, q0.alpha) == (2, 8)
