@@ -3,8 +3,8 @@
 pytest-codeblocks 0.18.0 runs only fences whose info string is exactly
 `python` (or `sh` / `bash`). `py`, `python title="x.py"`, `{.python}`, a
 `~~~` fence or a space after the backticks are never collected and never
-warn (shared/notes/toolchain.md, pitfall 1). A `cont` directive glues the next
-fence to the previous fence of ANY language (pitfall 2), and `sh` / `bash`
+warn (each case reproduced with 0.18.0). A `cont` directive glues the next
+fence to the previous fence of ANY language, and `sh` / `bash`
 fences would be executed, so pages show shell commands as `shell`.
 """
 
