@@ -16,6 +16,7 @@ so it is refused.
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -107,7 +108,7 @@ def save_peft_adapter(
     return directory
 
 
-def pattern_value(patterns: dict, name: str, default: float) -> float:
+def pattern_value(patterns: dict[str, float], name: str, default: float) -> float:
     """PEFT's `get_pattern_key`: the first key matching a suffix of `name`."""
     for key, value in patterns.items():
         if re.match(rf"(.*\.)?({key})$", name):
@@ -115,7 +116,9 @@ def pattern_value(patterns: dict, name: str, default: float) -> float:
     return default
 
 
-def read_adapter(directory: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+def read_adapter(
+    directory: str | Path,
+) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
     """The adapter's config and tensors, checked to be a plain PEFT LoRA.
 
     Raises:
