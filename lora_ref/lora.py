@@ -149,6 +149,8 @@ class LoRALinear(nn.Module):
 
         Idempotent: merging a merged layer does nothing, so ΔW is never added
         twice (PEFT warns and skips in the same case).
+        While merged, `base.weight` holds W0 + ΔW and `W0` raises: read
+        `base.weight` for the merged weight, or `unmerge()` to get W0 back.
         """
         if not self.merged:
             self.base.weight += self.delta_weight()
