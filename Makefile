@@ -40,7 +40,7 @@ test: install lint
 	  echo "!!! Install Debian's chromium package (apt-get install chromium) to run it."; echo; }
 	# two workers (one per core), each file on one worker so `cont` chains and
 	# module fixtures stay together; one BLAS thread each, so they don't fight
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --codeblocks docs tests
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --codeblocks docs tests && FENCES_IN_EMPTY_DIR=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile --codeblocks docs
 
 # the quick loop while you edit lora_ref: tests/ without the ones marked slow
 # (site build, browser, training, scripts) and without the docs fences
