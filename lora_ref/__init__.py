@@ -5,7 +5,7 @@ model and merging them out), `peft_io` (PEFT's adapter format), `counts`
 (exact parameter counts of decoders), `budget` (fine-tuning memory and
 storage), `spectra` (singular-value energy, Eckart–Young error and subspace
 similarity of updates), `toy` (tiny models for
-examples and tests).
+examples and tests), and the LoRA variants `vera`, `adalora` and `dylora`.
 """
 
 from lora_ref.budget import (
@@ -43,6 +43,7 @@ from lora_ref.spectra import (
     top_singular_vectors,
 )
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
+from lora_ref.vera import VeRALinear, apply_vera, vera_projections
 
 __all__ = [
     "SHAPES",
@@ -50,8 +51,10 @@ __all__ = [
     "MemoryBreakdown",
     "ModelShape",
     "TinyMLP",
+    "VeRALinear",
     "adapter_bytes",
     "apply_lora",
+    "apply_vera",
     "best_rank_r",
     "check_lora_args",
     "count_parameters",
@@ -77,4 +80,5 @@ __all__ = [
     "tiny_llama",
     "tiny_llama_config",
     "top_singular_vectors",
+    "vera_projections",
 ]
