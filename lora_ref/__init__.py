@@ -8,6 +8,12 @@ similarity of updates), `toy` (tiny models for
 examples and tests), and the LoRA variants `vera`, `adalora` and `dylora`.
 """
 
+from lora_ref.adalora import (
+    AdaLoRALinear,
+    RankAllocator,
+    apply_adalora,
+    orthogonal_regularizer,
+)
 from lora_ref.budget import (
     MemoryBreakdown,
     adapter_bytes,
@@ -47,12 +53,15 @@ from lora_ref.vera import VeRALinear, apply_vera, vera_projections
 
 __all__ = [
     "SHAPES",
+    "AdaLoRALinear",
     "LoRALinear",
     "MemoryBreakdown",
     "ModelShape",
+    "RankAllocator",
     "TinyMLP",
     "VeRALinear",
     "adapter_bytes",
+    "apply_adalora",
     "apply_lora",
     "apply_vera",
     "best_rank_r",
@@ -72,6 +81,7 @@ __all__ = [
     "lora_state_dict",
     "mark_only_lora_trainable",
     "merge_lora",
+    "orthogonal_regularizer",
     "param_count",
     "projection_norm",
     "save_peft_adapter",
