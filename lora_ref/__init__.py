@@ -28,6 +28,7 @@ from lora_ref.counts import (
     lora_params,
     param_count,
 )
+from lora_ref.dylora import DyLoRALinear, apply_dylora, sample_rank
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -54,6 +55,7 @@ from lora_ref.vera import VeRALinear, apply_vera, vera_projections
 __all__ = [
     "SHAPES",
     "AdaLoRALinear",
+    "DyLoRALinear",
     "LoRALinear",
     "MemoryBreakdown",
     "ModelShape",
@@ -62,6 +64,7 @@ __all__ = [
     "VeRALinear",
     "adapter_bytes",
     "apply_adalora",
+    "apply_dylora",
     "apply_lora",
     "apply_vera",
     "best_rank_r",
@@ -84,6 +87,7 @@ __all__ = [
     "orthogonal_regularizer",
     "param_count",
     "projection_norm",
+    "sample_rank",
     "save_peft_adapter",
     "storage_bytes",
     "subspace_similarity",
