@@ -28,7 +28,12 @@ from lora_ref.counts import (
     lora_params,
     param_count,
 )
-from lora_ref.dylora import DyLoRALinear, apply_dylora, sample_rank
+from lora_ref.dylora import (
+    DyLoRALinear,
+    apply_dylora,
+    sample_rank,
+    truncate_dylora,
+)
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -94,5 +99,6 @@ __all__ = [
     "tiny_llama",
     "tiny_llama_config",
     "top_singular_vectors",
+    "truncate_dylora",
     "vera_projections",
 ]

@@ -217,10 +217,11 @@ class RankAllocator:
                 self.I_bar[key], self.U_bar[key] = I_bar, U_bar
 
     def triplet_scores(self) -> dict[str, torch.Tensor]:
-        """S_i = s(Λ_ii) + mean_j s(Q_ij) + mean_j s(P_ji), with s = Ī · Ū."""
-        s = {key: self.I_bar[key] * self.U_bar[key] for key in self.I_bar}
+        """S_i = ρ(Λ_ii) + mean_j ρ(Q_ij) + mean_j ρ(P_ji), with ρ = Ī · Ū."""
+        rho = {key: self.I_bar[key] * self.U_bar[key] for key in self.I_bar}
         return {
-            name: s[name, "Lambda"] + (s[name, "Q"].mean(1) + s[name, "P"].mean(0))
+            name: rho[name, "Lambda"]
+            + (rho[name, "Q"].mean(1) + rho[name, "P"].mean(0))
             for name in self.layers
         }
 

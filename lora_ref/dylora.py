@@ -156,3 +156,19 @@ def sample_rank(
     for layer in layers.values():
         layer.set_rank(r)
     return r
+
+
+def truncate_dylora(model: nn.Module, r: int) -> nn.Module:
+    """Replace every `DyLoRALinear` by its rank-r `LoRALinear` (in place).
+
+    The result is an ordinary LoRA model: `lora_ref.save_peft_adapter`
+    writes it in PEFT's format, and `lora_ref.merge_lora` merges it.
+    """
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, DyLoRALinear)}
+    if not layers:
+        raise ValueError("the model has no DyLoRALinear layer to truncate")
+    for name, layer in layers.items():
+        lora = layer.truncated(r)
+        lora.train(layer.training)
+        model.set_submodule(name, lora)
+    return model

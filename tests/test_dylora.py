@@ -20,6 +20,7 @@ from lora_ref import (
     apply_dylora,
     count_parameters,
     sample_rank,
+    truncate_dylora,
 )
 
 
@@ -116,3 +117,26 @@ def test_dylora_rejects_ranks_out_of_range():
         layer.truncated(0)
     with pytest.raises(ValueError, match="need 1 <= r_min <= r_max"):
         DyLoRALinear(nn.Linear(4, 4), r_max=4, r_min=5)
+
+
+def test_truncate_dylora_gives_a_lora_model_that_peft_loads(tmp_path):
+    from peft import PeftModel
+
+    from lora_ref import save_peft_adapter
+
+    model, layers, X = trained_mlp()
+    torch.manual_seed(0)
+    base = TinyMLP(k=16, hidden=32, d=4).double()  # the same seed: same W0
+    for layer in layers.values():
+        layer.set_rank(3)
+    expected = model(X)
+    truncate_dylora(model, 3)
+    assert isinstance(model.lin0, LoRALinear) and model.lin0.r == 3
+    save_peft_adapter(model, tmp_path)
+    theirs = PeftModel.from_pretrained(base, tmp_path)
+    torch.testing.assert_close(theirs(X), expected, rtol=0, atol=1e-12)
+
+
+def test_truncate_dylora_rejects_a_model_without_dylora():
+    with pytest.raises(ValueError, match="no DyLoRALinear layer"):
+        truncate_dylora(TinyMLP(), 2)
