@@ -112,12 +112,12 @@ def main(argv: list[str] | None = None) -> None:
     ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
     ax.set_xlabel("module (layer.projection)")
     ax.set_ylabel("final rank (kept triplets)")
-    ax.set_ylim(0, INIT_R + 1)
+    ax.set_ylim(0, INIT_R + 2)
     ax.set_title(
         f"AdaLoRA on a tiny Llama: budget {INIT_R * 14} → {TARGET_R * 14} triplets",
         fontsize=10,
     )
-    ax.legend(fontsize=8, ncols=4, loc="upper right")
+    ax.legend(fontsize=8, ncols=4, loc="upper center")
     style.save_csv(rows, NAME, args.out)
     style.save_svg(fig, NAME, args.out)
 
