@@ -5,7 +5,6 @@ real AdamW step of a small Llama on CPU, full fine-tuning and LoRA.
 """
 
 import dataclasses
-import sys
 from pathlib import Path
 
 import pytest
@@ -177,8 +176,7 @@ def test_invalid_sizes_methods_and_precisions_raise_value_error(call):
 
 
 def test_peak_memory_measurement_sees_a_known_allocation():
-    sys.path.insert(0, str(ROOT / "snippets"))
-    from measure_memory import peak_allocated
+    from snippets.measure_memory import peak_allocated
 
     def step():
         x = torch.empty(1_000_000)  # 4,000,000 bytes
@@ -192,8 +190,7 @@ def test_peak_memory_measurement_sees_a_known_allocation():
 
 @pytest.mark.parametrize("method", ["full", "lora"])
 def test_prediction_is_within_15_percent_of_a_measured_training_step(method):
-    sys.path.insert(0, str(ROOT / "snippets"))
-    from measure_memory import SMALL, measure_step
+    from snippets.measure_memory import SMALL, measure_step
 
     # a reduced setting of the page's table (b = 2, s = 64), to stay fast
     measured = measure_step(method, batch=2, seq_len=64, checkpointing=False)
