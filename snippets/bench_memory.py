@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from lora_ref.budget import finetune_memory
-from snippets.common import DATA, write_csv
+from snippets.common import DATA, argument_parser, write_csv
 from snippets.measure_memory import SMALL, measure_step
 
 CSV = DATA / "memory_measured.csv"
@@ -31,9 +31,7 @@ GRID = [
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """`--save` or `--out FILE.csv` (and `--help`); without them it only prints."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--save", action="store_true", help=f"rewrite {CSV.name}")
     where.add_argument("--out", type=Path, help="write the CSV here instead")

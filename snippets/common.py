@@ -32,6 +32,16 @@ def check_positive_int(name: str, value: int) -> int:
     return value
 
 
+def argument_parser(description: str) -> argparse.ArgumentParser:
+    """The parser every script starts from: its docstring as the help text, and
+    no abbreviated options (so a mistyped `--sav` is an error, not `--save`)."""
+    return argparse.ArgumentParser(
+        description=description,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+
+
 def positive_int(text: str) -> int:
     """An argparse `type=` for counts: a positive integer, else a usage error."""
     try:

@@ -27,7 +27,8 @@ def kit_out(tmp_path_factory):
 
 
 @pytest.mark.parametrize(
-    ("argv", "code"), [(["--help"], 0), (["--quik"], 2), (["out", "--quick"], 2)]
+    ("argv", "code"),
+    [(["--help"], 0), (["--quik"], 2), (["--quic"], 2), (["out", "--quick"], 2)],
 )
 def test_help_and_typos_exit_before_any_work(argv, code, monkeypatch):
     def refuse(*args, **kwargs):

@@ -38,7 +38,7 @@ from lora_ref.spectra import (
     subspace_similarity,
     top_singular_vectors,
 )
-from snippets.common import EXPERIMENTS, r6, write_csv
+from snippets.common import EXPERIMENTS, argument_parser, r6, write_csv
 from snippets.experiments import data, kit
 
 OUT = EXPERIMENTS
@@ -192,9 +192,7 @@ def alignment_rows(
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """`--out DIR`, `--quick` (and `--help`); anything else is a usage error."""
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argument_parser(__doc__)
     parser.add_argument(
         "--out",
         type=Path,

@@ -14,6 +14,11 @@ from snippets import common
 
 NAME = "exp_eckart_young"
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384)
+SERIES = (  # (CSV column, line format, color, legend label), drawn in this order
+    ("error_finetune_mean", "o-", "C0", "real ΔW, mean of 24 matrices"),
+    ("error_finetune_max", "--", "C0", "real ΔW, worst matrix"),
+    ("error_gaussian_mean", "s-", "C3", "Gaussian, same shape and norm"),
+)
 
 
 def compute() -> list[dict]:
@@ -40,27 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     args = style.parse_args(__doc__, argv)
     out = compute()
     fig, ax = plt.subplots()
-    ax.plot(
-        RANKS,
-        [o["error_finetune_mean"] for o in out],
-        "o-",
-        color="C0",
-        label="real ΔW, mean of 24 matrices",
-    )
-    ax.plot(
-        RANKS,
-        [o["error_finetune_max"] for o in out],
-        "--",
-        color="C0",
-        label="real ΔW, worst matrix",
-    )
-    ax.plot(
-        RANKS,
-        [o["error_gaussian_mean"] for o in out],
-        "s-",
-        color="C3",
-        label="Gaussian, same shape and norm",
-    )
+    for column, fmt, color, label in SERIES:
+        ax.plot(RANKS, [o[column] for o in out], fmt, color=color, label=label)
     ax.set_xscale("log", base=2)
     ax.set_xlabel("rank r of the approximation (log scale)")
     ax.set_ylabel("‖ΔW − ΔW_r‖_F / ‖ΔW‖_F")

@@ -38,7 +38,7 @@ plt.rcParams.update(
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     """The command line every figure script takes: `--out DIR` (and `--help`)."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = common.argument_parser(description)
     parser.add_argument(
         "--out",
         type=Path,
