@@ -12,7 +12,10 @@ d = k = 4096, r = 8 and a batch of 2 x 128 tokens in float32 on the CPU:
 Method, built for a shared, noisy machine: every contender is sampled many
 times, one short call per sample, and the contenders alternate sample by
 sample in a freshly shuffled order every round, so all of them see the same
-load. Noise on a busy machine only ever makes a call slower, so each
+load. Torch runs one thread, and each call is timed by that thread's CPU
+time (time.thread_time), which leaves out the time other processes held the
+core; the wall-clock ratio is printed beside it (--clock wall makes it the
+main one). Noise on a busy machine only ever makes a call slower, so each
 contender's time is a low percentile (p10) of its samples, printed beside the
 minimum and the median; a ratio comes with a 95% bootstrap interval
 (resampling whole rounds, which keeps the pairs together). Two A/A controls
