@@ -47,16 +47,19 @@ test: install lint
 test-fast: install
 	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 --dist loadfile -m "not slow" tests
 
+# every figure script, run as a module: python -m snippets.figures.fig_<name>
 figures: install
-	for f in snippets/figures/fig_*.py; do echo "$$f"; $(BIN)/python "$$f" || exit 1; done
+	for f in snippets/figures/fig_*.py; do m=$$(basename "$$f" .py); \
+	  echo "snippets.figures.$$m"; $(BIN)/python -m "snippets.figures.$$m" || exit 1; done
 
 # every snippets/bench_*.py, each printing its ratios from one side-by-side run
 bench: install
-	for f in snippets/bench_*.py; do echo "== $$f"; $(BIN)/python "$$f" --save || exit 1; done
+	for f in snippets/bench_*.py; do m=$$(basename "$$f" .py); \
+	  echo "== snippets.$$m"; $(BIN)/python -m "snippets.$$m" --save || exit 1; done
 
 # the full experiment kit behind the Experiments chapters (<= 15 min on 2 cores)
 experiments: install
-	$(BIN)/python snippets/experiments/run_all.py
+	$(BIN)/python -m snippets.experiments.run_all
 
 # rebuild the tutorial's data, tokenizer and small base model, and execute the notebook
 tutorial: install

@@ -5,28 +5,22 @@ Measures the peak tensor memory of one AdamW step of a small Llama on CPU
 and writes docs/assets/data/memory_measured.csv, the file "Why PEFT" reads.
 Prints each measurement beside `lora_ref.budget.finetune_memory`'s prediction.
 
-    .venv/bin/python snippets/bench_memory.py [--save | --out FILE.csv]
+    .venv/bin/python -m snippets.bench_memory [--save | --out FILE.csv]
 
 Without an option it only prints; `--save` (what `make bench` passes) rewrites
-the committed CSV.
+the committed CSV, once every setting has been measured.
 """
 
 import argparse
-import csv
 from pathlib import Path
 
 import torch
-from measure_memory import SMALL, measure_step
 
 from lora_ref.budget import finetune_memory
+from snippets.common import DATA, argument_parser, write_csv
+from snippets.measure_memory import SMALL, measure_step
 
-CSV = (
-    Path(__file__).resolve().parents[1]
-    / "docs"
-    / "assets"
-    / "data"
-    / "memory_measured.csv"
-)
+CSV = DATA / "memory_measured.csv"
 GRID = [
     (method, checkpointing, batch, seq_len)
     for method in ("full", "lora")
@@ -35,7 +29,17 @@ GRID = [
 ]
 
 
-def main(out: Path | None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`--save` or `--out FILE.csv` (and `--help`); without them it only prints."""
+    parser = argument_parser(__doc__)
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--save", action="store_true", help=f"rewrite {CSV.name}")
+    where.add_argument("--out", type=Path, help="write the CSV here instead")
+    return parser.parse_args(argv)
+
+
+def measure() -> list[dict]:
+    """Measure every setting of GRID; print each beside its prediction."""
     torch.set_num_threads(1)  # one thread: the same temporaries on every run
     rows = []
     for method, checkpointing, batch, seq_len in GRID:
@@ -58,19 +62,17 @@ def main(out: Path | None) -> None:
                 "measured_bytes": measured,
             }
         )
-    if out is None:
-        return
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    print(f"wrote {out}")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    out = args.out or (CSV if args.save else None)
+    rows = measure()
+    if out is not None:
+        write_csv(out, rows)
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", action="store_true", help=f"write {CSV.name}")
-    parser.add_argument("--out", type=Path, help="write the CSV here instead")
-    args = parser.parse_args()
-    main(args.out or (CSV if args.save else None))
+    main()

@@ -11,6 +11,8 @@ optimizer state) plus the highest running sum of those events during it.
 """
 
 # --8<-- [start:measure]
+from collections.abc import Callable, Iterable
+
 import torch
 from peft import LoraConfig, get_peft_model
 from torch.profiler import ProfilerActivity, profile
@@ -18,11 +20,11 @@ from transformers import AutoConfig, LlamaForCausalLM
 
 from lora_ref.counts import ModelShape
 
-# a small Llama: 4 layers, h = 256, 4 heads, SwiGLU width 688, vocabulary 4096
+# a small Llama: 4 layers, d_model = 256, 4 heads, SwiGLU width 688, vocabulary 4096
 SMALL = ModelShape(4096, 256, 688, 4, 4, 4, 64)
 
 
-def peak_allocated(step) -> int:
+def peak_allocated(step: Callable[[], object]) -> int:
     """Highest running total of bytes allocated minus freed during step()."""
     cpu = [ProfilerActivity.CPU]
     with profile(activities=cpu, profile_memory=True) as prof:
@@ -36,7 +38,7 @@ def peak_allocated(step) -> int:
     return peak
 
 
-def live_bytes(tensors) -> int:
+def live_bytes(tensors: Iterable[torch.Tensor]) -> int:
     """Bytes of the distinct storages behind `tensors`."""
     by_address = {}
     for t in tensors:

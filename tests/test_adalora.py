@@ -19,8 +19,8 @@ from lora_ref import (
     AdaLoRALinear,
     RankAllocator,
     apply_adalora,
-    parameter_counts,
     orthogonal_regularizer,
+    parameter_counts,
     tiny_llama,
 )
 from lora_ref.adalora import budget_schedule

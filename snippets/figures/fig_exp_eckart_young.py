@@ -5,61 +5,57 @@ The error of the truncated SVD is sqrt(1 - energy captured): the best any
 rank-r matrix, a LoRA update included, can do. Shown in docs/low-rank.md.
 """
 
-import csv
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
-import style
 
-DATA = style.ROOT / "docs" / "assets" / "data" / "experiments" / "spectra.csv"
+from snippets import common
+
+NAME = "exp_eckart_young"
 RANKS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 384)
-
-with DATA.open() as f:
-    rows = list(csv.DictReader(f))
-errors = defaultdict(lambda: defaultdict(list))  # kind -> r -> errors
-for row in rows:
-    if int(row["r"]) in RANKS:
-        errors[row["kind"]][int(row["r"])].append(float(row["error"]))
-
-out = []
-for r in RANKS:
-    real, random = errors["finetune"][r], errors["gaussian"][r]
-    out.append(
-        {
-            "r": r,
-            "error_finetune_mean": float(f"{sum(real) / len(real):.6g}"),
-            "error_finetune_max": max(real),
-            "error_gaussian_mean": float(f"{sum(random) / len(random):.6g}"),
-        }
-    )
-
-fig, ax = plt.subplots()
-ax.plot(
-    RANKS,
-    [o["error_finetune_mean"] for o in out],
-    "o-",
-    color="C0",
-    label="real ΔW, mean of 24 matrices",
+SERIES = (  # (CSV column, line format, color, legend label), drawn in this order
+    ("error_finetune_mean", "o-", "C0", "real ΔW, mean of 24 matrices"),
+    ("error_finetune_max", "--", "C0", "real ΔW, worst matrix"),
+    ("error_gaussian_mean", "s-", "C3", "Gaussian, same shape and norm"),
 )
-ax.plot(
-    RANKS,
-    [o["error_finetune_max"] for o in out],
-    "--",
-    color="C0",
-    label="real ΔW, worst matrix",
-)
-ax.plot(
-    RANKS,
-    [o["error_gaussian_mean"] for o in out],
-    "s-",
-    color="C3",
-    label="Gaussian, same shape and norm",
-)
-ax.set_xscale("log", base=2)
-ax.set_xlabel("rank r of the approximation (log scale)")
-ax.set_ylabel("‖ΔW − ΔW_r‖_F / ‖ΔW‖_F")
-ax.set_ylim(0, 1.02)
-ax.set_title("Best rank-r approximation error (Eckart–Young)")
-ax.legend(fontsize=8)
-style.save_svg(fig, "exp_eckart_young")
-style.save_csv(out, "exp_eckart_young")
+
+
+def compute() -> list[dict]:
+    """Mean and worst error over the 24 matrices, and the Gaussian mean, per r."""
+    errors = defaultdict(lambda: defaultdict(list))  # kind -> r -> errors
+    for row in common.read_csv(common.EXPERIMENTS / "spectra.csv"):
+        if int(row["r"]) in RANKS:
+            errors[row["kind"]][int(row["r"])].append(float(row["error"]))
+    out = []
+    for r in RANKS:
+        real, random = errors["finetune"][r], errors["gaussian"][r]
+        out.append(
+            {
+                "r": r,
+                "error_finetune_mean": common.r6(sum(real) / len(real)),
+                "error_finetune_max": max(real),
+                "error_gaussian_mean": common.r6(sum(random) / len(random)),
+            }
+        )
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
+    out = compute()
+    fig, ax = plt.subplots()
+    for column, fmt, color, label in SERIES:
+        ax.plot(RANKS, [o[column] for o in out], fmt, color=color, label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("rank r of the approximation (log scale)")
+    ax.set_ylabel("‖ΔW − ΔW_r‖_F / ‖ΔW‖_F")
+    ax.set_ylim(0, 1.02)
+    ax.set_title("Best rank-r approximation error (Eckart–Young)")
+    ax.legend(fontsize=8)
+    style.save_svg(fig, NAME, args.out)
+    style.save_csv(out, NAME, args.out)
+
+
+if __name__ == "__main__":
+    main()

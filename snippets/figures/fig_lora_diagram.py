@@ -4,11 +4,15 @@ Figure for "LoRA from scratch" (docs/lora-from-scratch.md, "The idea"). Shapes
 follow the paper (LoRA arXiv 2106.09685, section 4.1) in PyTorch layout: W0 is
 (d, k), A is (r, k) and is applied to x first, B is (d, r). The CSV lists every
 block with its shape and, for the example d = k = 4096, r = 8, its parameter
-count, computed from a real `lora_ref.LoRALinear` on the meta device.
+count, whether it is trained and how it starts, all read from a real
+`lora_ref.LoRALinear`.
 """
 
-import style  # noqa: I001  (first: sets the backend and rcParams)
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
+import math
+
 import matplotlib.pyplot as plt
+import torch
 from matplotlib.patches import FancyArrowPatch, Polygon, Rectangle
 from torch import nn
 
@@ -17,40 +21,58 @@ from lora_ref import LoRALinear
 NAME = "lora_diagram"
 D, K, R = 4096, 4096, 8  # example sizes for the CSV
 FROZEN, TRAINABLE = "#d9d9d9", "#f4a259"
+KAIMING = "Kaiming-uniform, bound 1/sqrt(k)"
+
+
+def describe_init(tensor: torch.Tensor, base: torch.Tensor) -> str:
+    """Name how `tensor` starts, from its values; raise if no description fits.
+
+    "pretrained": it is the base layer's weight itself. "zeros": all zero.
+    Kaiming-uniform with a = sqrt(5) draws from U(-1/sqrt(k), 1/sqrt(k)): every
+    value within the bound, the largest close to it, variance bound^2 / 3.
+    """
+    if tensor is base:
+        return "pretrained"
+    values = tensor.detach().double()
+    if not values.any():
+        return "zeros"
+    bound = 1 / math.sqrt(values.shape[-1])
+    biggest = float(values.abs().max())
+    std = float(values.std())
+    if 0.99 * bound < biggest <= bound and abs(std * math.sqrt(3) / bound - 1) < 0.02:
+        return KAIMING
+    raise ValueError(f"no known init fits values with max {biggest}, std {std}")
+
+
+def example_layer() -> LoRALinear:
+    """A real LoRALinear at d = k = 4096, r = 8, freshly initialised (seeded)."""
+    torch.manual_seed(0)
+    return LoRALinear(nn.Linear(K, D, bias=False), r=R)
 
 
 def example_rows() -> list[dict]:
-    """Each block with its shape and parameter count at d = k = 4096, r = 8."""
-    layer = LoRALinear(nn.Linear(K, D, bias=False, device="meta"), r=R)
+    """Each block with its shape, parameter count, trainability and init."""
+    layer = example_layer()
+    blocks = (
+        ("W0", "d x k", layer.W0),
+        ("A", "r x k", layer.A),
+        ("B", "d x r", layer.B),
+    )
     return [
         {
-            "block": "W0",
-            "shape": "d x k",
-            "example_shape": "x".join(map(str, layer.W0.shape)),
-            "trainable": False,
-            "init": "pretrained",
-            "parameters": layer.W0.numel(),
-        },
-        {
-            "block": "A",
-            "shape": "r x k",
-            "example_shape": "x".join(map(str, layer.A.shape)),
-            "trainable": True,
-            "init": "Kaiming-uniform, bound 1/sqrt(k)",
-            "parameters": layer.A.numel(),
-        },
-        {
-            "block": "B",
-            "shape": "d x r",
-            "example_shape": "x".join(map(str, layer.B.shape)),
-            "trainable": True,
-            "init": "zeros",
-            "parameters": layer.B.numel(),
-        },
+            "block": block,
+            "shape": shape,
+            "example_shape": "x".join(map(str, tensor.shape)),
+            "trainable": tensor.requires_grad,
+            "init": describe_init(tensor, layer.base.weight),
+            "parameters": tensor.numel(),
+        }
+        for block, shape, tensor in blocks
     ]
 
 
 def arrow(ax: plt.Axes, start: tuple, end: tuple) -> None:
+    """A black arrow from `start` to `end`, in data coordinates."""
     ax.add_patch(
         FancyArrowPatch(
             start,
@@ -65,7 +87,9 @@ def arrow(ax: plt.Axes, start: tuple, end: tuple) -> None:
     )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
+    rows = example_rows()
     fig, ax = plt.subplots(figsize=(8.0, 3.6))
     ax.set_xlim(0, 10.4)
     ax.set_ylim(-0.2, 4.4)
@@ -117,8 +141,8 @@ def main() -> None:
         "LoRA layer: h = W0 x + (α/r) B A x   (grey: frozen, orange: trained)",
         fontsize=10,
     )
-    style.save_csv(example_rows(), NAME)
-    style.save_svg(fig, NAME)
+    style.save_csv(rows, NAME, args.out)
+    style.save_svg(fig, NAME, args.out)
 
 
 if __name__ == "__main__":

@@ -5,11 +5,12 @@ lora_ref.budget.finetune_memory: AdamW, batch 1, 2,048 tokens, activation
 checkpointing on, LoRA r = 16 on all linear layers. Used in docs/why-peft.md.
 """
 
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
-import style
 
 from lora_ref.budget import finetune_memory
 from lora_ref.counts import SHAPES
+from snippets import common
 
 NAME = "memory_breakdown"
 MODELS = ("LLaMA-7B", "Llama-2-70B")
@@ -24,6 +25,7 @@ KINDS = ("weights", "gradients", "optimizer", "activations")
 
 
 def rows() -> list[dict]:
+    """Memory by kind (GB) for every model and setup."""
     out = []
     for model in MODELS:
         for method, precision, _ in SETUPS:
@@ -37,16 +39,17 @@ def rows() -> list[dict]:
                 r=16,
                 target_modules="all-linear",
             )
-            gb = {f"{k}_gb": float(f"{getattr(m, k) / 1e9:.6g}") for k in KINDS}
+            gb = {f"{k}_gb": common.r6(getattr(m, k) / 1e9) for k in KINDS}
             out.append(
                 {"model": model, "method": method, "precision": precision}
                 | gb
-                | {"total_gb": float(f"{m.total / 1e9:.6g}")}
+                | {"total_gb": common.r6(m.total / 1e9)}
             )
     return out
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
     data = rows()
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.8))
     for ax, model in zip(axes, MODELS, strict=True):
@@ -67,8 +70,8 @@ def main() -> None:
         ax.margins(y=0.12)
     axes[0].legend(fontsize=8)
     fig.suptitle("Training memory with AdamW (batch 1, 2,048 tokens, checkpointing)")
-    style.save_svg(fig, NAME)
-    style.save_csv(data, NAME)
+    style.save_svg(fig, NAME, args.out)
+    style.save_csv(data, NAME, args.out)
 
 
 if __name__ == "__main__":

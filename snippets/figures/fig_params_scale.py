@@ -6,8 +6,8 @@ Counts from lora_ref.counts (equal to meta-device models; tests check).
 Used in docs/why-peft.md.
 """
 
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
-import style
 
 from lora_ref.counts import SHAPES, lora_trainable_params, total_params
 
@@ -15,6 +15,7 @@ MODELS = ("LLaMA-7B", "LLaMA-13B", "LLaMA-33B", "LLaMA-65B", "Llama-2-70B")
 
 
 def rows() -> list[dict]:
+    """Total and LoRA (q, v, r = 8) parameter counts of each model."""
     return [
         {
             "model": m,
@@ -26,6 +27,7 @@ def rows() -> list[dict]:
 
 
 def draw(data: list[dict], log: bool) -> plt.Figure:
+    """Bars of both counts per model, on a log or a linear axis."""
     fig, ax = plt.subplots()
     x = range(len(data))
     ax.bar(
@@ -52,12 +54,13 @@ def draw(data: list[dict], log: bool) -> plt.Figure:
     return fig
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
     data = rows()
-    style.save_svg(draw(data, log=False), "params_scale_linear")
-    style.save_svg(draw(data, log=True), "params_scale_log")
+    style.save_svg(draw(data, log=False), "params_scale_linear", args.out)
+    style.save_svg(draw(data, log=True), "params_scale_log", args.out)
     for name in ("params_scale_linear", "params_scale_log"):
-        style.save_csv(data, name)  # the same data beside each SVG
+        style.save_csv(data, name, args.out)  # the same data beside each SVG
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Shapes: a square 4096 x 4096 projection and a grouped-query v_proj 4096 -> 1024
 (LLaMA-3-8B-like sizes).
 """
 
-import style  # noqa: I001  (first: sets the backend and rcParams)
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
 from torch import nn
 
@@ -33,7 +33,8 @@ def lora_counts(k: int, d: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
     rows = []
     fig, ax = plt.subplots()
     for (label, (k, d)), color in zip(LAYERS.items(), ("C0", "C1"), strict=True):
@@ -60,8 +61,8 @@ def main() -> None:
     ax.set_ylabel("trainable parameters (count, log scale)")
     ax.set_title("Trainable parameters of one layer: LoRA vs full fine-tuning")
     ax.legend(fontsize=8, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
-    style.save_csv(rows, NAME)
-    style.save_svg(fig, NAME)
+    style.save_csv(rows, NAME, args.out)
+    style.save_svg(fig, NAME, args.out)
 
 
 if __name__ == "__main__":

@@ -8,12 +8,13 @@ and scaling rule (rsLoRA: Kalajdzievski 2023, arXiv 2312.03732). Plotted:
 the final training loss and the size of the learned update ||ΔW||_F.
 """
 
-import style  # noqa: I001  (first: sets the backend and rcParams)
+from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
 import torch
 from torch import nn
 
 from lora_ref import LoRALinear
+from snippets import common
 
 NAME = "rslora_scaling"
 RANKS = [1, 2, 4, 8, 16, 32, 64]
@@ -54,7 +55,8 @@ def train(r: int, use_rslora: bool) -> tuple[float, float]:
     return final, norm
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    args = style.parse_args(__doc__, argv)
     torch.set_num_threads(1)  # bit-reproducible sums
     rows = []
     for rule, use_rslora in RULES.items():
@@ -64,8 +66,8 @@ def main() -> None:
                 {
                     "rule": rule,
                     "r": r,
-                    "final_loss": float(f"{loss:.6g}"),
-                    "delta_W_fro": float(f"{norm:.6g}"),
+                    "final_loss": common.r6(loss),
+                    "delta_W_fro": common.r6(norm),
                 }
             )
     fig, (ax_loss, ax_norm) = plt.subplots(1, 2, figsize=(8.4, 3.4))
@@ -90,8 +92,8 @@ def main() -> None:
     fig.suptitle(
         f"Adam, lr {LR:g}, alpha = {ALPHA}, same task for every r", fontsize=10
     )
-    style.save_csv(rows, NAME)
-    style.save_svg(fig, NAME)
+    style.save_csv(rows, NAME, args.out)
+    style.save_svg(fig, NAME, args.out)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,6 @@ paths (so the pinned matplotlib decides the glyphs).
 """
 
 import argparse
-import csv
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -17,7 +15,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[2]
+from snippets import common  # noqa: E402
+
+ROOT = common.ROOT
 FIGURES = ROOT / "docs" / "assets" / "figures"
 
 plt.rcParams.update(
@@ -38,7 +38,7 @@ plt.rcParams.update(
 
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     """The command line every figure script takes: `--out DIR` (and `--help`)."""
-    parser = argparse.ArgumentParser(description=description)
+    parser = common.argument_parser(description)
     parser.add_argument(
         "--out",
         type=Path,
@@ -48,30 +48,16 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return parser.parse_args(argv)
 
 
-def out_dir() -> Path:
-    """Where to write: the first command-line argument, or docs/assets/figures."""
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else FIGURES
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def save_svg(fig: plt.Figure, name: str, out: Path | None = None) -> Path:
+def save_svg(fig: plt.Figure, name: str, out: Path) -> Path:
     """Write `<name>.svg` deterministically into `out` and close the figure."""
-    out = out_dir() if out is None else out
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.svg"
-    fig.savefig(path, format="svg", metadata={"Date": None})
+    path = common.replace_file(
+        out / f"{name}.svg",
+        lambda tmp: fig.savefig(tmp, format="svg", metadata={"Date": None}),
+    )
     plt.close(fig)
     return path
 
 
-def save_csv(rows: list[dict], name: str, out: Path | None = None) -> Path:
+def save_csv(rows: list[dict], name: str, out: Path) -> Path:
     """Write the data behind a figure as `<name>.csv` next to its SVG."""
-    out = out_dir() if out is None else out
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"{name}.csv"
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-    return path
+    return common.write_csv(out / f"{name}.csv", rows)
