@@ -1,0 +1,159 @@
+"""MkDocs hooks for the whole site (listed under `hooks:` in mkdocs.yml).
+
+1. Provenance: at build time, record the versions of torch, peft,
+   transformers (and bitsandbytes where installed) and the git commit, for the
+   footer of every page (overrides/partials/copyright.html).
+2. `{{ repo_url }}` in a page's Markdown becomes the configured `repo_url`,
+   so the repository's address lives in one setting (mkdocs.yml, REPO_URL).
+   Output blocks (the fence after `<!--pytest-codeblocks:expected-output-->`)
+   get an "Output" title, the `md-output` class and no copy button; the line
+   `*Continues the block above.*` gets the `md-continues` class. Only the
+   rendering changes: pytest-codeblocks reads the Markdown files themselves.
+3. Search: the index gets plain text instead of TeX source (result excerpts
+   showed `\\frac{\\alpha}{r}`), and a few abbreviations readers type
+   ("OOM") are added to the sections that spell them out.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+PACKAGES = ("torch", "peft", "transformers", "bitsandbytes")
+OPTIONAL = {"bitsandbytes"}  # named in the footer only where installed
+
+# section title (lower case) -> words added to its search text
+SEARCH_ALIASES = {
+    "out of memory": "OOM",
+}
+
+
+# -- 1. provenance -----------------------------------------------------------
+
+
+def package_versions() -> list[tuple[str, str]]:
+    found = []
+    for name in PACKAGES:
+        try:
+            found.append((name, metadata.version(name)))
+        except metadata.PackageNotFoundError:
+            if name not in OPTIONAL:
+                found.append((name, "not installed"))
+    return found
+
+
+def git(root: Path, *args: str) -> str:
+    try:
+        done = subprocess.run(
+            ["git", *args], cwd=root, capture_output=True, text=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def on_config(config: Any) -> Any:
+    root = Path(config.config_file_path).parent
+    commit = git(root, "rev-parse", "HEAD")
+    dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no"))
+    config.extra["provenance"] = {
+        "packages": package_versions(),
+        "commit": commit,
+        "commit_short": commit[:7] or "unknown",
+        "dirty": dirty,
+    }
+    return config
+
+
+# -- 2. the repository's address -----------------------------------------------
+
+REPO_TOKEN = re.compile(r"\{\{\s*repo_url\s*\}\}")
+
+
+OUTPUT_FENCE = re.compile(
+    r"^(?P<directive>[ \t]*<!--\s*pytest-codeblocks:expected-output"
+    r"(?:-ignore-whitespace)?\s*-->[ \t]*\n)(?P<indent>[ \t]*)(?P<fence>`{3,})[ \t]*$",
+    re.MULTILINE,
+)
+OUTPUT_ATTRS = '{ .text .md-output .no-copy title="Output" }'
+CONTINUES = "<p><em>Continues the block above.</em></p>"
+
+
+def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
+    markdown = REPO_TOKEN.sub((config.repo_url or "").rstrip("/"), markdown)
+    return OUTPUT_FENCE.sub(
+        lambda m: f"{m['directive']}{m['indent']}{m['fence']} {OUTPUT_ATTRS}",
+        markdown,
+    )
+
+
+def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    return html.replace(
+        CONTINUES,
+        '<p class="md-continues"><em>Continues the block above.</em></p>',
+    )
+
+
+# -- 3. search text without TeX ----------------------------------------------
+
+SYMBOLS = {
+    "alpha": "α", "beta": "β", "gamma": "γ", "delta": "δ", "epsilon": "ε",
+    "eta": "η", "theta": "θ", "lambda": "λ", "mu": "μ", "nu": "ν", "pi": "π",
+    "rho": "ρ", "sigma": "σ", "tau": "τ", "phi": "φ", "psi": "ψ", "omega": "ω",
+    "Delta": "Δ", "Gamma": "Γ", "Lambda": "Λ", "Sigma": "Σ", "Phi": "Φ",
+    "Omega": "Ω", "times": "×", "cdot": "·", "partial": "∂", "top": "ᵀ",
+    "in": "∈", "le": "≤", "leq": "≤", "ge": "≥", "geq": "≥", "ne": "≠",
+    "neq": "≠", "approx": "≈", "sim": "~", "ll": "≪", "gg": "≫", "to": "→",
+    "leftarrow": "←", "rightarrow": "→", "sum": "Σ", "infty": "∞",
+    "lVert": "‖", "rVert": "‖", "lvert": "|", "rvert": "|", "dots": "…",
+    "ldots": "…", "cdots": "…", "quad": " ", "qquad": " ", "left": "",
+    "right": "", "min": "min", "max": "max", "log": "log", "exp": "exp",
+}  # fmt: skip
+LETTERS = {"mathcal": {"L": "ℒ"}, "mathbb": {"R": "ℝ", "E": "𝔼"}}
+MATH = re.compile(r"\\\((.+?)\\\)|\\\[(.+?)\\\]", re.DOTALL)
+ONE_ARG = re.compile(r"\\(text|mathrm|operatorname|mathbf|mathcal|mathbb)\{([^{}]*)\}")
+
+
+def tex_to_text(tex: str) -> str:
+    """A readable plain-text rendering of a formula, for search excerpts."""
+    text = tex
+    for _ in range(5):  # innermost first, for nested \frac and \sqrt
+        text = re.sub(r"\\frac\{([^{}]*)\}\{([^{}]*)\}", r"(\1)/(\2)", text)
+        text = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", text)
+        text = re.sub(r"\\bar\{([^{}]*)\}", "\\1\u0304", text)
+        text = re.sub(r"\\hat\{([^{}]*)\}", "\\1\u0302", text)
+        text = ONE_ARG.sub(
+            lambda m: LETTERS.get(m[1], {}).get(m[2], m[2]), text
+        )
+    text = re.sub(r"\((\w)\)/\((\w)\)", r"\1/\2", text)  # (α)/(r) -> α/r
+    text = re.sub(r"√\((\w)\)", r"√\1", text)
+    text = re.sub(r"\\([A-Za-z]+)", lambda m: SYMBOLS.get(m[1], m[1]), text)
+    text = re.sub(r"\\[,;:! ]", " ", text)
+    text = text.replace("^ᵀ", "ᵀ").replace("{", "").replace("}", "")
+    text = re.sub(r"_(\w)", r"\1", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def plain_search_text(text: str) -> str:
+    return MATH.sub(lambda m: tex_to_text(m[1] or m[2]), text)
+
+
+def on_post_build(config: Any) -> None:
+    index_file = Path(config.site_dir) / "search" / "search_index.json"
+    if not index_file.exists():
+        return
+    index = json.loads(index_file.read_text(encoding="utf-8"))
+    for doc in index.get("docs", []):
+        doc["text"] = plain_search_text(doc.get("text", ""))
+        doc["title"] = plain_search_text(doc.get("title", ""))
+        alias = SEARCH_ALIASES.get(doc["title"].strip().lower())
+        if alias:
+            doc["text"] += f" ({alias})"
+    index_file.write_text(
+        json.dumps(index, ensure_ascii=False, separators=(",", ":")),
+        encoding="utf-8",
+    )
