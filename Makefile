@@ -10,15 +10,17 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
-LINTED := lora_ref snippets tests conftest.py
+LINTED := lora_ref snippets tests conftest.py hooks
+# where pip finds torch (empty: your pip's default index); see README
+TORCH_INDEX ?=
 
 .PHONY: install serve build test test-fast lint figures bench experiments tutorial clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	# torch first, pinned: on our machines torch==2.13.0 is a local CPU wheel;
-	# an unpinned torch would pull a multi-GB CUDA build.
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torch first, pinned. On Linux, PyPI's torch is the multi-GB CUDA build:
+	# TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the CPU build instead.
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $(STAMP)
 

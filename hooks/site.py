@@ -126,9 +126,7 @@ def tex_to_text(tex: str) -> str:
         text = re.sub(r"\\sqrt\{([^{}]*)\}", r"√(\1)", text)
         text = re.sub(r"\\bar\{([^{}]*)\}", "\\1\u0304", text)
         text = re.sub(r"\\hat\{([^{}]*)\}", "\\1\u0302", text)
-        text = ONE_ARG.sub(
-            lambda m: LETTERS.get(m[1], {}).get(m[2], m[2]), text
-        )
+        text = ONE_ARG.sub(lambda m: LETTERS.get(m[1], {}).get(m[2], m[2]), text)
     text = re.sub(r"\((\w)\)/\((\w)\)", r"\1/\2", text)  # (α)/(r) -> α/r
     text = re.sub(r"√\((\w)\)", r"√\1", text)
     text = re.sub(r"\\([A-Za-z]+)", lambda m: SYMBOLS.get(m[1], m[1]), text)
