@@ -9,6 +9,9 @@
    get an "Output" title, the `md-output` class and no copy button; the line
    `*Continues the block above.*` gets the `md-continues` class. Only the
    rendering changes: pytest-codeblocks reads the Markdown files themselves.
+   Table-of-contents links whose heading contains code (mkdocs-jupyter drops
+   the code from the TOC's anchor, so the link is dead) point at the real
+   heading id, and the TOC shows the code's text.
 3. Search: the index gets plain text instead of TeX source (result excerpts
    showed `\\frac{\\alpha}{r}`), and a few abbreviations readers type
    ("OOM") are added to the sections that spell them out.
@@ -16,6 +19,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 import subprocess
@@ -96,6 +100,40 @@ def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
         CONTINUES,
         '<p class="md-continues"><em>Continues the block above.</em></p>',
     )
+
+
+HEADING = re.compile(r'<h([1-6])[^>]*\bid="([^"]+)"[^>]*>(.*?)</h\1>', re.DOTALL)
+TAG = re.compile(r"<[^>]+>")
+ANCHOR_LINK = re.compile(r'<a class="(?:anchor-link|headerlink)".*?</a>', re.DOTALL)
+
+
+def slug(text: str) -> str:
+    """python-markdown's default toc slugify, as mkdocs-jupyter uses it."""
+    text = re.sub(r"[^\w\s-]", "", html.unescape(text)).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def heading_text(inner: str) -> str:
+    return html.unescape(TAG.sub("", ANCHOR_LINK.sub("", inner))).strip()
+
+
+def fix_toc(items: list, ids: set[str], by_slug: dict[str, tuple[str, str]]) -> None:
+    for item in items:
+        if item.id not in ids and item.id in by_slug:
+            item.id, item.title = by_slug[item.id]
+        fix_toc(item.children, ids, by_slug)
+
+
+def on_page_context(context: dict, page: Any, config: Any, nav: Any) -> dict:
+    if not page.content or not page.toc:
+        return context
+    ids, by_slug = set(), {}
+    for match in HEADING.finditer(page.content):
+        ids.add(match[2])
+        without_code = re.sub(r"<code>.*?</code>", "", match[3], flags=re.DOTALL)
+        by_slug[slug(heading_text(without_code))] = (match[2], heading_text(match[3]))
+    fix_toc(list(page.toc), ids, by_slug)
+    return context
 
 
 # -- 3. search text without TeX ----------------------------------------------

@@ -2,13 +2,20 @@
 
 The build runs `mkdocs build --strict` (broken links, missing anchors, missing
 snippet files and external assets found by the privacy plugin are all
-errors). The browser check serves the built site on 127.0.0.1, opens every
-page in Debian's headless Chromium, aborts and records every request that
-leaves 127.0.0.1, and requires: no console error, no page error, no failed
-request, no external request, every image loaded, every formula rendered by
-the vendored KaTeX, and a working search.
+errors). The browser check serves the built site on 127.0.0.1, at the root
+and under a sub-path (as a project site on GitHub Pages), opens every page in
+headless Chromium, in the light and the dark scheme, at desktop and phone
+widths, aborts and records every request that leaves 127.0.0.1, and requires:
+no console error, no page error, no failed request, no external request,
+every image loaded, every formula rendered by the vendored KaTeX, nothing
+wider than the content column except inside a scroll container, a working
+404 page, search, lightbox and output blocks. Static checks on the built HTML
+cover alt text, the provenance footer, edit links and the published address.
 """
 
+import json
+import re
+import subprocess
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,6 +24,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
+PRINT_PAGE = "print_page/"  # mkdocs-print-site-plugin: the whole handbook, not in nav
 pytestmark = pytest.mark.slow  # builds the site; the browser tests start Chromium
 
 
@@ -109,7 +117,7 @@ def test_every_page_is_listed(site_dir):
     assert not missing, f"nav names pages that do not exist: {missing}"
     unlisted = sorted(set(docs_pages()) - set(listed))
     assert not unlisted, f"pages missing from nav in mkdocs.yml: {unlisted}"
-    built = set(pages(site_dir))
+    built = set(pages(site_dir)) - {PRINT_PAGE}
     urls = [
         "" if f == "index.md" else f.rsplit(".", 1)[0].removesuffix("/index") + "/"
         for f in listed
@@ -127,13 +135,86 @@ def test_the_nav_check_sees_nested_sections_and_skips_external_links():
     assert nav_files(nav) == ["index.md", "a.md", "b/c.ipynb", "d.md"]
 
 
-def test_every_page_renders_offline_with_math_images_and_no_errors(
-    page, base_url, site_dir
+# Elements of the content column whose box sticks out of it, unless they sit
+# in a scroll container that itself fits; and a page that scrolls sideways.
+# The column is .md-content (Material's scroll wrappers use its margins).
+OVERFLOW_JS = """() => {
+  const column = document.querySelector(".md-content");
+  if (!column) return [];
+  const col = column.getBoundingClientRect();
+  const scrolls = (el) => ["auto", "scroll"].includes(getComputedStyle(el).overflowX);
+  const found = [];
+  const selector = "table, pre, .highlight, .katex-display, img, .tabbed-set, " +
+    ".admonition, details, p, li, .jp-OutputArea-output, .jp-InputArea";
+  for (const el of column.querySelectorAll(selector)) {
+    const box = el.getBoundingClientRect();
+    if (box.width === 0) continue;
+    let container = scrolls(el) ? el : null;
+    for (let a = el.parentElement; a && a !== column; a = a.parentElement) {
+      if (!container && scrolls(a)) container = a;
+    }
+    const fits = (container || el).getBoundingClientRect();
+    if (fits.left < col.left - 1 || fits.right > col.right + 1) {
+      found.push(`${el.tagName.toLowerCase()} ends at ${Math.round(fits.right)} px, ` +
+        `column at ${Math.round(col.right)} px: ${el.textContent.trim().slice(0, 50)}`);
+    }
+  }
+  const width = document.documentElement.scrollWidth;
+  if (width > window.innerWidth + 1) found.push(`page is ${width} px wide`);
+  return found;
+}"""
+
+SWEEPS = {
+    # (which build, colour scheme, viewport): together they cover both builds,
+    # both schemes, a desktop and a phone
+    "root-light-1400px": ("root", "light", {"width": 1400, "height": 900}),
+    "subpath-dark-390px": ("subpath", "dark", {"width": 390, "height": 844}),
+}
+
+
+@pytest.fixture
+def site_url_of(request):
+    """The served address of a build: 'root' or 'subpath' (built on demand)."""
+    return lambda which: request.getfixturevalue(
+        "base_url" if which == "root" else "subpath_url"
+    )
+
+
+def open_context(browser, scheme: str, viewport: dict | None = None):
+    context = browser.new_context(
+        color_scheme=scheme, viewport=viewport or {"width": 1280, "height": 800}
+    )
+    page = context.new_page()
+    page.problems = problems = []
+
+    def loopback_only(route):
+        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            return route.continue_()
+        problems.append(f"external request: {route.request.url}")
+        return route.abort()
+
+    page.route("**/*", loopback_only)
+    page.on(
+        "console", lambda m: m.type == "error" and problems.append(f"console: {m.text}")
+    )
+    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+    page.on(
+        "response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}")
+    )
+    return context, page
+
+
+@pytest.mark.parametrize("sweep", SWEEPS)
+def test_every_page_renders_offline_with_math_images_and_no_overflow(
+    browser, site_url_of, site_dir, sweep
 ):
+    which, scheme, viewport = SWEEPS[sweep]
+    base = site_url_of(which)
+    context, page = open_context(browser, scheme, viewport)
     failures = {}
     for path in pages(site_dir):
         page.problems.clear()
-        page.goto(base_url + path, wait_until="networkidle")
+        page.goto(base + path, wait_until="networkidle")
         broken_images = page.evaluate(
             "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0))"
             ".map(i => i.src)"
@@ -148,12 +229,54 @@ def test_every_page_renders_offline_with_math_images_and_no_errors(
             found.append(f"images not loaded: {broken_images}")
         if unrendered or errors:
             found.append(f"math: {unrendered} unrendered, {errors} KaTeX errors")
+        found += page.evaluate(OVERFLOW_JS)
+        actual = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+        if actual != {"light": "default", "dark": "slate"}[scheme]:
+            found.append(f"colour scheme {actual!r}, wanted {scheme}")
         if found:
             failures[path or "/"] = found
+    context.close()
     report = "\n".join(
         f"{path}: {problem}" for path, found in failures.items() for problem in found
     )
     assert not failures, report
+
+
+def test_the_overflow_check_catches_a_wide_block_and_allows_a_scrolling_one(
+    browser,
+):
+    context, page = open_context(browser, "light", {"width": 390, "height": 844})
+    page.set_content(
+        '<div class="md-content" style="width: 300px">'
+        '<pre id="wide" style="width: 600px">x</pre>'
+        '<div style="overflow-x: auto"><table style="width: 600px">'
+        "<tr><td>y</td></tr></table></div></div>"
+    )
+    found = page.evaluate(OVERFLOW_JS)
+    context.close()
+    assert len(found) == 1 and found[0].startswith("pre ends at"), found
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("which", ["root", "subpath"])
+def test_a_mistyped_address_gets_a_styled_404_page(browser, site_url_of, which, scheme):
+    base = site_url_of(which)
+    context, page = open_context(browser, scheme, {"width": 390, "height": 844})
+    response = page.goto(base + "no/such/chapter/", wait_until="networkidle")
+    assert response.status == 404
+    missing = [p for p in page.problems if not p.endswith("/no/such/chapter/")]
+    assert missing == [], missing  # every stylesheet, script and icon loaded
+    assert page.locator("h1").inner_text() == "Page not found"
+    # styled: Material's header has its colour (unstyled, it would be transparent)
+    header = page.evaluate(
+        "getComputedStyle(document.querySelector('.md-header')).backgroundColor"
+    )
+    assert header not in ("rgba(0, 0, 0, 0)", "transparent"), header
+    scheme_attr = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+    assert scheme_attr == {"light": "default", "dark": "slate"}[scheme]
+    home = page.locator("article a", has_text="home page")
+    assert home.evaluate("a => a.href") == base
+    context.close()
 
 
 def test_katex_fonts_come_from_the_vendored_copy(page, base_url):
@@ -169,13 +292,181 @@ def test_katex_fonts_come_from_the_vendored_copy(page, base_url):
     assert page.problems == []
 
 
-def test_search_finds_lora(page, base_url):
+def search(page, base_url: str, query: str) -> list[str]:
+    """Type `query` into the search box; the texts of the results."""
     page.goto(base_url, wait_until="networkidle")
     page.keyboard.press("/")
-    page.locator("input.md-search__input").press_sequentially("LoRA", delay=30)
+    page.locator("input.md-search__input").press_sequentially(query, delay=30)
     page.wait_for_selector(".md-search-result__item", timeout=15_000)
-    assert page.locator(".md-search-result__item").count() > 0
+    return page.locator(".md-search-result__item").all_inner_texts()
+
+
+def test_search_finds_lora(page, base_url):
+    assert len(search(page, base_url, "LoRA")) > 0
     assert page.problems == []
+
+
+def test_search_finds_oom_and_shows_no_tex(page, base_url):
+    results = search(page, base_url, "OOM")
+    assert any("Out of memory" in r for r in results), results
+    results = search(page, base_url, "scaling")
+    tex = [r for r in results if re.search(r"\\(frac|alpha|gamma|text)|\\\(", r)]
+    assert tex == [], tex[:3]
+    assert page.problems == []
+
+
+def test_the_search_index_holds_no_tex_source(site_dir):
+    index = json.loads((site_dir / "search" / "search_index.json").read_text())
+    text = " ".join(d["title"] + " " + d["text"] for d in index["docs"])
+    assert "\\(" not in text and "\\[" not in text
+    assert not re.search(r"\\(frac|alpha|gamma|Delta|mathcal)\b", text)
+    assert "γ = α/r" in text  # the formulas are there, as text
+
+
+def test_output_blocks_are_labelled_and_have_no_copy_button(page, base_url):
+    page.goto(base_url + "lora-from-scratch/", wait_until="networkidle")
+    outputs = page.locator(".md-output")
+    assert outputs.count() > 3
+    assert outputs.locator(".filename").all_inner_texts()[0].strip().lower() == (
+        "output"
+    )
+    assert outputs.locator(".md-clipboard:visible").count() == 0
+    code = page.locator(".highlight:not(.md-output)")
+    assert code.locator(".md-clipboard").count() > 0  # code blocks keep theirs
+    marker = page.locator("p.md-continues")
+    assert marker.count() > 0
+    style = marker.first.evaluate("p => getComputedStyle(p).borderLeftStyle")
+    assert style == "dashed"
+    assert page.problems == []
+
+
+def test_every_expected_output_fence_is_rendered_as_an_output_block(site_dir):
+    for html_file in site_dir.rglob("index.html"):
+        html = html_file.read_text(encoding="utf-8")
+        directives = html.count("<!--pytest-codeblocks:expected-output")
+        blocks = len(re.findall(r'class="md-output[^"]*no-copy', html))
+        assert blocks == directives, html_file.relative_to(site_dir)
+
+
+def test_figures_open_in_a_lightbox(page, base_url):
+    page.goto(base_url + "lora-from-scratch/", wait_until="networkidle")
+    figure = page.locator("a.glightbox img[src$='.svg']").first
+    figure.click()
+    page.wait_for_selector(".glightbox-container .gslide-image img", timeout=10_000)
+    assert page.problems == []
+
+
+def test_display_math_scrolls_instead_of_being_clipped(browser, base_url):
+    context, page = open_context(browser, "light", {"width": 390, "height": 844})
+    page.goto(base_url + "lora-math/", wait_until="networkidle")
+    page.wait_for_selector(".katex-display")
+    overflow = page.locator(".katex-display").first.evaluate(
+        "e => getComputedStyle(e).overflowX"
+    )
+    context.close()
+    assert overflow == "auto"
+
+
+PLACEHOLDER_ALT = "No description has been provided for this image"
+# pages whose images get alt text from a source this test cannot fix: nbconvert
+# writes the placeholder for a notebook output image (the notebook must show
+# the figure with alt text, e.g. as a Markdown image); remove the entry once
+# that is done (the test then fails on a stale entry)
+KNOWN_PLACEHOLDER_ALT = {"notebooks/finetune_causal_lm/", PRINT_PAGE}
+IMG = re.compile(r"<img\b[^>]*>")
+ALT = re.compile(r'\balt="([^"]*)"')
+
+
+def test_every_image_has_meaningful_alt_text(site_dir):
+    bad, placeholder = [], set()
+    for path in pages(site_dir):
+        html = (site_dir / path / "index.html").read_text(encoding="utf-8")
+        article = html[html.find("<article") : html.find("</article>")]
+        for tag in IMG.findall(article):
+            alt = (m[1] if (m := ALT.search(tag)) else "").strip()
+            if alt == PLACEHOLDER_ALT:
+                placeholder.add(path)
+                continue
+            words = re.findall(r"\w+", alt)
+            if len(words) < 3 or re.fullmatch(r"[\w.-]+\.(svg|png|jpg)", alt):
+                bad.append(f"{path}: alt={alt!r} in {tag[:80]}")
+    assert bad == [], "\n".join(bad)
+    assert placeholder - KNOWN_PLACEHOLDER_ALT == set(), "placeholder alt text"
+    assert KNOWN_PLACEHOLDER_ALT - placeholder == set(), "stale KNOWN entry"
+
+
+def test_every_page_names_its_commit_and_library_versions(site_dir):
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short=7", "HEAD"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    from importlib import metadata
+
+    versions = [f"{n}&nbsp;{metadata.version(n)}" for n in ("torch", "peft")]
+    versions.append(f"transformers&nbsp;{metadata.version('transformers')}")
+    for html_file in [*site_dir.rglob("index.html"), site_dir / "404.html"]:
+        if "assets" in html_file.parts:
+            continue
+        html = html_file.read_text(encoding="utf-8")
+        footer = html[html.find('class="md-copyright"') :]
+        for needle in [*versions, commit, "Apache-2.0", "CC BY 4.0"]:
+            assert needle in footer, f"{html_file.relative_to(site_dir)} lacks {needle}"
+
+
+def test_pages_link_to_their_source_and_the_home_page_to_the_repository(site_dir):
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=IgnoreTags)
+    for path in pages(site_dir):
+        if path == PRINT_PAGE:
+            continue
+        html = (site_dir / path / "index.html").read_text(encoding="utf-8")
+        assert 'rel="edit"' in html, f"{path or '/'} has no edit link"
+    home = (site_dir / "index.html").read_text(encoding="utf-8")
+    assert "git clone http" in re.sub(r"<[^>]+>", "", home)
+    assert "{{ repo_url }}" not in home
+    assert config["edit_uri"]
+
+
+def test_the_published_address_is_the_sub_path_and_no_link_names_localhost(
+    subpath_dir,
+):
+    sitemap = (subpath_dir / "sitemap.xml").read_text()
+    locs = re.findall(r"<loc>([^<]+)</loc>", sitemap)
+    assert locs and all(
+        u.startswith("http://127.0.0.1:8000/peft-handbook/") for u in locs
+    )
+    links = {}
+    for html_file in subpath_dir.rglob("*.html"):
+        if "assets" in html_file.parts:
+            continue
+        html = html_file.read_text(encoding="utf-8")
+        canonical = re.search(r'<link rel="canonical" href="([^"]+)"', html)
+        if canonical:
+            assert "/peft-handbook/" in canonical[1], html_file
+        for href in re.findall(
+            r'href="(https?://(?:127\.0\.0\.1|localhost)[^"]*)"', html
+        ):
+            if not href.startswith("http://127.0.0.1:8000/peft-handbook/"):
+                links.setdefault(str(html_file.relative_to(subpath_dir)), []).append(
+                    href
+                )
+    # troubleshooting.md links the local `make serve` address in its prose (and
+    # the one-page handbook includes it); remove these when it no longer does
+    known = {"troubleshooting/index.html", "print_page/index.html"}
+    assert set(links) - known == set(), links
+    assert known - set(links) == set(), "stale known entry"
+
+
+def test_the_whole_handbook_prints_as_one_page(site_dir):
+    config = yaml.load((ROOT / "mkdocs.yml").read_text(), Loader=IgnoreTags)
+    html = (site_dir / PRINT_PAGE / "index.html").read_text(encoding="utf-8")
+    sections = re.findall(r'<section class="print-page" id="([^"]+)"', html)
+    assert len(sections) == len(nav_files(config["nav"])), sections
+    assert html.count('src="../assets/figures/') >= 10
+    assert 'class="arithmatex"' in html
+    home = (site_dir / "index.html").read_text(encoding="utf-8")
+    assert 'href="print_page/"' in home
 
 
 def test_light_dark_toggle_switches_the_color_scheme(page, base_url):
