@@ -15,6 +15,9 @@
 3. Search: the index gets plain text instead of TeX source (result excerpts
    showed `\\frac{\\alpha}{r}`), and a few abbreviations readers type
    ("OOM") are added to the sections that spell them out.
+4. The one-page handbook (mkdocs-print-site-plugin, print_page/): an
+   interactive form (the memory calculator) is replaced by a note, since the
+   plugin renames its fields and a form does nothing on paper.
 """
 
 from __future__ import annotations
@@ -178,7 +181,18 @@ def plain_search_text(text: str) -> str:
     return MATH.sub(lambda m: tex_to_text(m[1] or m[2]), text)
 
 
+FORM = re.compile(r"<form\b(?![^>]*class=\"md-)[^>]*>.*?</form>", re.DOTALL)
+FORM_NOTE = (
+    '<p class="md-print-note"><em>An interactive form is here on the web page '
+    "of this chapter; it does not work on paper or in this one-page copy.</em></p>"
+)
+
+
 def on_post_build(config: Any) -> None:
+    print_page = Path(config.site_dir) / "print_page" / "index.html"
+    if print_page.exists():
+        text = print_page.read_text(encoding="utf-8")
+        print_page.write_text(FORM.sub(FORM_NOTE, text), encoding="utf-8")
     index_file = Path(config.site_dir) / "search" / "search_index.json"
     if not index_file.exists():
         return
