@@ -22,6 +22,13 @@ from lora_ref.counts import (
     lora_params,
     param_count,
 )
+from lora_ref.ia3 import (
+    IA3Linear,
+    apply_ia3,
+    ia3_layers,
+    mark_only_ia3_trainable,
+    merge_ia3,
+)
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -32,7 +39,19 @@ from lora_ref.inject import (
     merge_lora,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.p_tuning import PromptEncoder
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.prefix_tuning import (
+    PrefixTuning,
+    attend_with_prefix,
+    extend_attention_mask,
+)
+from lora_ref.prompt_tuning import (
+    SoftPrompt,
+    pad_labels,
+    prepend_virtual_tokens,
+    repeat_to_length,
+)
 from lora_ref.spectra import (
     best_rank_r,
     eckart_young_error,
@@ -45,6 +64,19 @@ from lora_ref.spectra import (
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
+    "repeat_to_length",
+    "prepend_virtual_tokens",
+    "pad_labels",
+    "SoftPrompt",
+    "extend_attention_mask",
+    "attend_with_prefix",
+    "PrefixTuning",
+    "PromptEncoder",
+    "merge_ia3",
+    "mark_only_ia3_trainable",
+    "ia3_layers",
+    "apply_ia3",
+    "IA3Linear",
     "SHAPES",
     "LoRALinear",
     "MemoryBreakdown",
