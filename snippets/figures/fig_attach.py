@@ -148,7 +148,7 @@ def block(ax: plt.Axes, method: str) -> None:
     title, parts = METHODS[method]
     on = parts.__contains__
     b = method == "bitfit"
-    ax.set_xlim(-0.4, 6.6)
+    ax.set_xlim(-0.7, 6.6)
     ax.set_ylim(-0.2, 13.4)
     ax.axis("off")
     ax.grid(False)
@@ -178,7 +178,7 @@ def block(ax: plt.Axes, method: str) -> None:
         ax.plot([5.35, 5.6], [3.2, 3.2], color="black", linewidth=0.8)
     box(ax, 3.5, 5.1, 3.6, "softmax(q kᵀ) v", h=0.8)
     if on("prefix_kv"):
-        box(ax, 0.3, 5.1, 1.2, "$P_k, P_v$", on=True)
+        box(ax, 0.15, 5.1, 1.5, "$K_{pre}, V_{pre}$", on=True)
         arrow(ax, (0.9, 5.1), (1.7, 5.1))
     arrow(ax, (3.5, 5.5), (3.5, 5.85))
     box(ax, 3.5, 6.2, 1.4, "$W_o$", bias=b)
