@@ -5,7 +5,9 @@ One concept per file. The top level holds the LoRA vocabulary: the layer
 adapter format (`peft_io`), counting a model's parameters
 (`counts.parameter_counts`) and the tiny models of the examples and tests
 (`toy`); and each method's classes and functions: VeRA (`vera`), AdaLoRA
-(`adalora`), DyLoRA (`dylora`).
+(`adalora`), DyLoRA (`dylora`), IA³ (`ia3`), prompt tuning (`prompt_tuning`),
+prefix tuning (`prefix_tuning`), P-tuning (`p_tuning`), bottleneck adapters
+(`adapters`), BitFit (`bitfit`).
 
 Analysis helpers are imported from their own modules only:
 `lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`
@@ -19,8 +21,24 @@ from lora_ref.adalora import (
     apply_adalora,
     orthogonal_regularizer,
 )
+from lora_ref.adapters import (
+    AdaptedSublayer,
+    BottleneckAdapter,
+    adapter_layers,
+    adapter_params,
+    apply_adapters,
+    mark_only_adapters_trainable,
+)
+from lora_ref.bitfit import bias_names, mark_only_biases_trainable
 from lora_ref.counts import parameter_counts
 from lora_ref.dylora import DyLoRALinear, apply_dylora, sample_rank, truncate_dylora
+from lora_ref.ia3 import (
+    IA3Linear,
+    apply_ia3,
+    ia3_layers,
+    mark_only_ia3_trainable,
+    merge_ia3,
+)
 from lora_ref.inject import (
     apply_lora,
     find_targets,
@@ -31,32 +49,65 @@ from lora_ref.inject import (
     merge_lora,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.p_tuning import PromptEncoder
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.prefix_tuning import (
+    PrefixTuning,
+    attend_with_prefix,
+    extend_attention_mask,
+)
+from lora_ref.prompt_tuning import (
+    SoftPrompt,
+    pad_labels,
+    prepend_virtual_tokens,
+    repeat_to_length,
+)
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 from lora_ref.vera import VeRALinear, apply_vera, vera_projections
 
 __all__ = [
     "AdaLoRALinear",
+    "AdaptedSublayer",
+    "BottleneckAdapter",
     "DyLoRALinear",
+    "IA3Linear",
     "LoRALinear",
+    "PrefixTuning",
+    "PromptEncoder",
     "RankAllocator",
+    "SoftPrompt",
     "TinyMLP",
     "VeRALinear",
+    "adapter_layers",
+    "adapter_params",
     "apply_adalora",
+    "apply_adapters",
     "apply_dylora",
+    "apply_ia3",
     "apply_lora",
     "apply_vera",
+    "attend_with_prefix",
+    "bias_names",
     "check_lora_args",
+    "extend_attention_mask",
     "find_targets",
+    "ia3_layers",
     "install_lora",
     "load_peft_adapter",
     "lora_layers",
     "lora_scaling",
     "lora_state_dict",
+    "mark_only_adapters_trainable",
+    "mark_only_biases_trainable",
+    "mark_only_ia3_trainable",
     "mark_only_lora_trainable",
+    "merge_ia3",
     "merge_lora",
     "orthogonal_regularizer",
+    "pad_labels",
     "parameter_counts",
+    "prepend_virtual_tokens",
+    "repeat_to_length",
     "sample_rank",
     "save_peft_adapter",
     "tiny_llama",
