@@ -5,7 +5,8 @@ model and merging them out), `peft_io` (PEFT's adapter format), `counts`
 (exact parameter counts of decoders), `budget` (fine-tuning memory and
 storage), `spectra` (singular-value energy, Eckart–Young error and subspace
 similarity of updates), `toy` (tiny models for
-examples and tests).
+examples and tests). LoRA variants: `dora` (DoRA), `pissa` (PiSSA init and
+its conversion to LoRA), `lora_plus` (LoRA+ optimizer groups).
 """
 
 from lora_ref.budget import (
@@ -22,6 +23,7 @@ from lora_ref.counts import (
     lora_params,
     param_count,
 )
+from lora_ref.dora import DoRALinear
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -32,7 +34,9 @@ from lora_ref.inject import (
     merge_lora,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.pissa import pissa_init, pissa_to_lora
 from lora_ref.spectra import (
     best_rank_r,
     eckart_young_error,
@@ -46,6 +50,7 @@ from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
     "SHAPES",
+    "DoRALinear",
     "LoRALinear",
     "MemoryBreakdown",
     "ModelShape",
@@ -56,6 +61,7 @@ __all__ = [
     "check_lora_args",
     "count_parameters",
     "count_params",
+    "create_loraplus_optimizer",
     "eckart_young_error",
     "energy_captured",
     "finetune_memory",
@@ -67,9 +73,12 @@ __all__ = [
     "lora_params",
     "lora_scaling",
     "lora_state_dict",
+    "loraplus_param_groups",
     "mark_only_lora_trainable",
     "merge_lora",
     "param_count",
+    "pissa_init",
+    "pissa_to_lora",
     "projection_norm",
     "save_peft_adapter",
     "storage_bytes",
