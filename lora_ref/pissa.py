@@ -62,7 +62,7 @@ def pissa_to_lora(
     """Turn a trained PiSSA adapter into a rank-2r LoRA for the original W0.
 
     Training moved the factors from (A0, B0) to (A, B) on top of the residual,
-    so the full update relative to W0 is γ (B A - B0 A0) = γ [B | -B0] [A ; A0].
+    so the full update relative to W0 is γ (B A - B0 A0) = γ `[B | -B0] @ [A ; A0]`.
     Used with the ORIGINAL base weight, with rank 2r and alpha doubled
     (alpha * sqrt(2) with rsLoRA) so that γ is unchanged, it reproduces the
     trained model. This is what PEFT's `save_pretrained(...,
