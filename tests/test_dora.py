@@ -209,3 +209,29 @@ def test_dora_rejects_a_non_linear_base():
         DoRALinear(nn.Conv1d(4, 4, 1))
     with pytest.raises(ValueError, match="r must be a positive integer"):
         DoRALinear(nn.Linear(4, 4), r=0)
+
+
+def test_bench_dora_parses_arguments_before_any_work(capsys):
+    from snippets import bench_dora
+
+    with pytest.raises(SystemExit) as exit_info:
+        bench_dora.main(["--help"])
+    assert exit_info.value.code == 0
+    with pytest.raises(SystemExit) as exit_info:
+        bench_dora.main(["--size", "0"])
+    assert exit_info.value.code == 2
+    assert "--size must be at least 1" in capsys.readouterr().err
+
+
+def test_bench_dora_reports_every_contender(capsys):
+    from snippets import bench_dora
+
+    bench_dora.main(["--repeats", "1", "--size", "32", "--tokens", "8"])
+    out = capsys.readouterr().out
+    for name in (
+        "lora_step:",
+        "lora_step_control:",
+        "dora_step:",
+        "dora_step_dropout:",
+    ):
+        assert name in out

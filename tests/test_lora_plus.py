@@ -162,3 +162,19 @@ def test_loraplus_groups_layer_norm_parameters_without_decay():
     _, fast, fast_no_decay = loraplus_param_groups(model, lr=1e-3, ratio=4)
     assert fast_no_decay["params"] == [model.norm.weight, model.norm.bias]
     assert fast["params"] == [model.proj.B]
+
+
+def test_loraplus_ratio_script_parses_arguments_first():
+    from snippets import loraplus_ratio
+
+    with pytest.raises(SystemExit) as exit_info:
+        loraplus_ratio.main(["--help"])
+    assert exit_info.value.code == 0
+
+
+def test_loraplus_ratio_run_is_seeded_and_learns():
+    from snippets.loraplus_ratio import run
+
+    first, again = run(4, 1e-3, seed=0), run(4, 1e-3, seed=0)
+    assert first == again
+    assert 0 < first["relative_error"] < 1
