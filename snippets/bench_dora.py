@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             "w", dir=OUT, prefix=".bench_dora.", delete=False
         ) as tmp:
             tmp.write(text)
+        os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates it 0600
         os.replace(tmp.name, OUT / NAME)
 
 

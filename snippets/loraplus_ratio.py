@@ -98,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
             "w", dir=OUT, prefix=".loraplus_ratio.", delete=False
         ) as tmp:
             tmp.write(text.getvalue())
+        os.chmod(tmp.name, 0o644)  # NamedTemporaryFile creates it 0600
         os.replace(tmp.name, OUT / NAME)
 
 
