@@ -235,3 +235,47 @@ def test_bench_dora_reports_every_contender(capsys):
         "dora_step_dropout:",
     ):
         assert name in out
+
+
+def test_dora_matches_peft_on_a_tiny_llama_with_gqa():
+    """q_proj (64 -> 64) and v_proj (64 -> 32) of a 2-layer Llama, float64."""
+    from lora_ref import tiny_llama
+
+    base = tiny_llama(seed=0, dtype=torch.float64)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=8,
+        target_modules=["q_proj", "v_proj"],
+        init_lora_weights=False,
+        use_dora=True,
+    )
+    torch.manual_seed(1)
+    theirs = get_peft_model(copy.deepcopy(base), config)
+    ours = copy.deepcopy(base)
+    names = [n for n, _ in ours.named_modules() if n.endswith(("q_proj", "v_proj"))]
+    assert len(names) == 4
+    with torch.no_grad():
+        for name in names:
+            peft_layer = theirs.base_model.model.get_submodule(name)
+            m = peft_layer.lora_magnitude_vector["default"].weight
+            m.mul_(1 + 0.5 * torch.rand_like(m))
+            layer = DoRALinear(ours.get_submodule(name), r=4, alpha=8)
+            layer.A.copy_(peft_layer.lora_A["default"].weight)
+            layer.B.copy_(peft_layer.lora_B["default"].weight)
+            layer.m.copy_(m)
+            ours.set_submodule(name, layer)
+    ids = torch.randint(0, 128, (2, 11), generator=torch.Generator().manual_seed(0))
+    logits_ours = ours(input_ids=ids).logits
+    logits_theirs = theirs(input_ids=ids).logits
+    torch.testing.assert_close(logits_ours, logits_theirs, rtol=0, atol=1e-10)
+    logits_ours.square().mean().backward()
+    logits_theirs.square().mean().backward()
+    for name in names:
+        layer = ours.get_submodule(name)
+        peft_layer = theirs.base_model.model.get_submodule(name)
+        for mine, peft_param in (
+            (layer.A, peft_layer.lora_A["default"].weight),
+            (layer.B, peft_layer.lora_B["default"].weight),
+            (layer.m, peft_layer.lora_magnitude_vector["default"].weight),
+        ):
+            torch.testing.assert_close(mine.grad, peft_param.grad, rtol=0, atol=1e-10)
