@@ -1,7 +1,7 @@
-"""LoRA+: train B with a larger learning rate than A, η_B = ρ η_A.
+"""LoRA+: train B with a larger learning rate than A, η_B = κ η_A.
 
 Implements Hayou, Ghosh and Yu, "LoRA+: Efficient Low Rank Adaptation of Large
-Models" (arXiv 2402.12354), whose λ = η_B / η_A we write ρ (λ is weight decay on
+Models" (arXiv 2402.12354), whose λ = η_B / η_A we write κ (λ is weight decay on
 this site). Taught in the chapter "LoRA+" (docs/lora-plus.md). The PEFT
 counterpart is `peft.optimizers.create_loraplus_optimizer`
 (`optimizers/loraplus.py`, peft 0.21.2): the groups built here hold the same
@@ -27,7 +27,7 @@ def loraplus_param_groups(
     Args:
         model: a model with LoRA (or DoRA) layers; only trainable tensors count.
         lr: η_A, the learning rate of A.
-        ratio: ρ = η_B / η_A; the paper and PEFT's docs use ratios well above 1.
+        ratio: κ = η_B / η_A; the paper and PEFT's docs use ratios well above 1.
         weight_decay: weight decay of the A group and the B group (PEFT's
             `loraplus_weight_decay`, default 0).
 
@@ -78,7 +78,7 @@ def create_loraplus_optimizer(
         model: a model with LoRA (or DoRA) layers.
         optimizer_cls: the optimizer class, AdamW by default.
         lr: η_A.
-        ratio: ρ = η_B / η_A.
+        ratio: κ = η_B / η_A.
         weight_decay: as in `loraplus_param_groups`.
         **kwargs: passed on to the optimizer (betas, eps, ...).
     """

@@ -1,11 +1,11 @@
-"""Measure LoRA+'s learning-rate ratio ρ = η_B / η_A on a small teacher-student task.
+"""Measure LoRA+'s learning-rate ratio κ = η_B / η_A on a small teacher-student task.
 
 Run with `python -m snippets.loraplus_ratio [--save]` (about a minute on one
 CPU thread). A seeded `TinyMLP` (64 -> 256 -> 64) is the frozen base; the
 teacher is the same network with a rank-4 change added to both weights. The
 student is the base with LoRA (r = 8, α = 8) on both layers, trained with
 `lora_ref.create_loraplus_optimizer` (AdamW) on fresh Gaussian inputs to
-match the teacher's outputs (mean squared error). For each ρ, η_A and seed it
+match the teacher's outputs (mean squared error). For each κ, η_A and seed it
 records the held-out error after the last step, as a fraction of the error at
 step 0. The seed draws the base, the teacher's change and the data.
 

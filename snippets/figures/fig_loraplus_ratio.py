@@ -1,4 +1,4 @@
-"""LoRA+ on a toy task: held-out error vs the ratio ρ = η_B / η_A, per η_A.
+"""LoRA+ on a toy task: held-out error vs the ratio κ = η_B / η_A, per η_A.
 
 Figure for docs/lora-plus.md ("Measured: the ratio on a small task"). Reads
 docs/assets/data/loraplus_ratio.csv, written by `python -m
@@ -18,7 +18,7 @@ DATA = style.ROOT / "docs" / "assets" / "data" / "loraplus_ratio.csv"
 
 
 def compute() -> list[dict]:
-    """Mean, min and max of the relative error over seeds, per (η_A, ρ)."""
+    """Mean, min and max of the relative error over seeds, per (η_A, κ)."""
     with DATA.open() as f:
         runs = list(csv.DictReader(f))
     groups: dict[tuple[float, int], list[float]] = {}
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> None:
         )
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel(r"ratio $\rho = \eta_B / \eta_A$ (1 = plain LoRA)")
+    ax.set_xlabel(r"ratio $\kappa = \eta_B / \eta_A$ (1 = plain LoRA)")
     ax.set_ylabel("held-out error after 300 steps\n(fraction of step 0)")
     ax.set_title("LoRA+ on a teacher-student toy task (mean of 3 seeds, range)")
     ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
