@@ -23,7 +23,7 @@ from lora_ref.counts import (
     lora_params,
     param_count,
 )
-from lora_ref.dora import DoRALinear
+from lora_ref.dora import DoRALinear, apply_dora
 from lora_ref.inject import (
     apply_lora,
     count_parameters,
@@ -36,7 +36,7 @@ from lora_ref.inject import (
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
-from lora_ref.pissa import pissa_init, pissa_to_lora
+from lora_ref.pissa import apply_pissa, pissa_init, pissa_to_lora
 from lora_ref.spectra import (
     best_rank_r,
     eckart_young_error,
@@ -56,7 +56,9 @@ __all__ = [
     "ModelShape",
     "TinyMLP",
     "adapter_bytes",
+    "apply_dora",
     "apply_lora",
+    "apply_pissa",
     "best_rank_r",
     "check_lora_args",
     "count_parameters",

@@ -18,6 +18,7 @@ import math
 import torch
 from torch import nn
 
+from lora_ref.inject import find_targets
 from lora_ref.lora import check_lora_args, lora_scaling
 
 
@@ -149,3 +150,30 @@ class DoRALinear(nn.Module):
             f"d={d}, k={k}, r={self.r}, alpha={self.alpha}, "
             f"scaling={self.scaling:g}, dropout={self.dropout_p}, merged={self.merged}"
         )
+
+
+def apply_dora(
+    model: nn.Module,
+    target_modules: str | list[str] | tuple[str, ...],
+    r: int = 8,
+    alpha: float = 8,
+    dropout: float = 0.0,
+    use_rslora: bool = False,
+) -> nn.Module:
+    """Wrap each targeted `nn.Linear` in a `DoRALinear`; only A, B and m train.
+
+    Targets follow `lora_ref.apply_lora` (PEFT's rules). The model is changed
+    in place and returned, like `get_peft_model` with `use_dora=True`.
+
+    Raises:
+        ValueError: invalid r / alpha / dropout, or targets that match nothing.
+    """
+    check_lora_args(r, alpha, dropout)
+    names = find_targets(model, target_modules)
+    model.requires_grad_(False)  # the new A, B and m are created trainable
+    for name in names:
+        base = model.get_submodule(name)
+        layer = DoRALinear(base, r, alpha, dropout, use_rslora)
+        layer.train(base.training)
+        model.set_submodule(name, layer)
+    return model

@@ -15,7 +15,9 @@ B (d, r) = U_r sqrt(Σ_r / γ), PEFT's `lora_A` and `lora_B`.
 """
 
 import torch
+from torch import nn
 
+from lora_ref.inject import apply_lora, find_targets
 from lora_ref.lora import LoRALinear
 
 
@@ -54,6 +56,26 @@ def pissa_init(layer: LoRALinear) -> LoRALinear:
     # W_res = W0 - γ B A: computed before rounding, as PEFT does
     layer.base.weight.copy_((W - layer.scaling * B @ A).to(dtype))
     return layer
+
+
+def apply_pissa(
+    model: nn.Module,
+    target_modules: str | list[str] | tuple[str, ...],
+    r: int = 8,
+    alpha: float = 8,
+    dropout: float = 0.0,
+    use_rslora: bool = False,
+) -> nn.Module:
+    """`apply_lora`, then `pissa_init` on every new layer; returns the model.
+
+    Like `get_peft_model` with `init_lora_weights="pissa"`: the targeted base
+    weights become residuals, and the model's output is unchanged.
+    """
+    names = find_targets(model, target_modules)
+    apply_lora(model, target_modules, r, alpha, dropout, use_rslora)
+    for name in names:
+        pissa_init(model.get_submodule(name))
+    return model
 
 
 def pissa_to_lora(

@@ -12,19 +12,13 @@ import torch
 from peft import LoraConfig, get_peft_model
 from torch import nn
 
-from lora_ref import DoRALinear, LoRALinear, TinyMLP
+from lora_ref import DoRALinear, LoRALinear, TinyMLP, apply_dora
 
 TARGETS = ["lin0", "lin1"]
 DTYPES = [
     pytest.param(torch.float64, id="float64"),
     pytest.param(torch.float32, id="float32"),
 ]
-
-
-def apply_dora(model, targets, **kwargs):
-    for name in targets:
-        model.set_submodule(name, DoRALinear(model.get_submodule(name), **kwargs))
-    return model
 
 
 def make_pair(dtype, r=4, alpha=8, dropout=0.0, use_rslora=False, bias=True):
@@ -279,3 +273,12 @@ def test_dora_matches_peft_on_a_tiny_llama_with_gqa():
             (layer.m, peft_layer.lora_magnitude_vector["default"].weight),
         ):
             torch.testing.assert_close(mine.grad, peft_param.grad, rtol=0, atol=1e-10)
+
+
+def test_apply_dora_trains_only_A_B_and_m():
+    model = apply_dora(TinyMLP(), ["lin0"], r=2)
+    trainable = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable == ["lin0.A", "lin0.B", "lin0.m"]
+    assert isinstance(model.lin0, DoRALinear) and isinstance(model.lin1, nn.Linear)
+    with pytest.raises(ValueError, match="matched no module"):
+        apply_dora(TinyMLP(), ["nope"])

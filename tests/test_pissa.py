@@ -18,7 +18,7 @@ from torch import nn
 from lora_ref import (
     LoRALinear,
     TinyMLP,
-    apply_lora,
+    apply_pissa,
     best_rank_r,
     lora_layers,
     pissa_init,
@@ -40,9 +40,7 @@ def make_pair(r=4, alpha=8, use_rslora=False):
         init_lora_weights="pissa",
     )
     theirs = get_peft_model(copy.deepcopy(base), config)
-    ours = apply_lora(copy.deepcopy(base), TARGETS, r, alpha, use_rslora=use_rslora)
-    for layer in lora_layers(ours).values():
-        pissa_init(layer)
+    ours = apply_pissa(copy.deepcopy(base), TARGETS, r, alpha, use_rslora=use_rslora)
     return base, ours, theirs
 
 
