@@ -4,10 +4,11 @@ One concept per file. The top level holds the LoRA vocabulary: the layer
 (`lora`), putting layers into a model and merging them out (`inject`), PEFT's
 adapter format (`peft_io`), counting a model's parameters
 (`counts.parameter_counts`) and the tiny models of the examples and tests
-(`toy`); and each method's classes and functions: VeRA (`vera`), AdaLoRA
-(`adalora`), DyLoRA (`dylora`), IA³ (`ia3`), prompt tuning (`prompt_tuning`),
-prefix tuning (`prefix_tuning`), P-tuning (`p_tuning`), bottleneck adapters
-(`adapters`), BitFit (`bitfit`).
+(`toy`); and each method's classes and functions: DoRA (`dora`), PiSSA
+(`pissa`), LoRA+ (`lora_plus`), VeRA (`vera`), AdaLoRA (`adalora`), DyLoRA
+(`dylora`), IA³ (`ia3`), prompt tuning (`prompt_tuning`), prefix tuning
+(`prefix_tuning`), P-tuning (`p_tuning`), bottleneck adapters (`adapters`),
+BitFit (`bitfit`).
 
 Analysis helpers are imported from their own modules only:
 `lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`
@@ -31,6 +32,7 @@ from lora_ref.adapters import (
 )
 from lora_ref.bitfit import bias_names, mark_only_biases_trainable
 from lora_ref.counts import parameter_counts
+from lora_ref.dora import DoRALinear, apply_dora
 from lora_ref.dylora import DyLoRALinear, apply_dylora, sample_rank, truncate_dylora
 from lora_ref.ia3 import (
     IA3Linear,
@@ -49,8 +51,10 @@ from lora_ref.inject import (
     merge_lora,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
 from lora_ref.p_tuning import PromptEncoder
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.pissa import apply_pissa, pissa_init, pissa_to_lora
 from lora_ref.prefix_tuning import (
     PrefixTuning,
     attend_with_prefix,
@@ -69,6 +73,7 @@ __all__ = [
     "AdaLoRALinear",
     "AdaptedSublayer",
     "BottleneckAdapter",
+    "DoRALinear",
     "DyLoRALinear",
     "IA3Linear",
     "LoRALinear",
@@ -82,13 +87,16 @@ __all__ = [
     "adapter_params",
     "apply_adalora",
     "apply_adapters",
+    "apply_dora",
     "apply_dylora",
     "apply_ia3",
     "apply_lora",
+    "apply_pissa",
     "apply_vera",
     "attend_with_prefix",
     "bias_names",
     "check_lora_args",
+    "create_loraplus_optimizer",
     "extend_attention_mask",
     "find_targets",
     "ia3_layers",
@@ -97,6 +105,7 @@ __all__ = [
     "lora_layers",
     "lora_scaling",
     "lora_state_dict",
+    "loraplus_param_groups",
     "mark_only_adapters_trainable",
     "mark_only_biases_trainable",
     "mark_only_ia3_trainable",
@@ -106,6 +115,8 @@ __all__ = [
     "orthogonal_regularizer",
     "pad_labels",
     "parameter_counts",
+    "pissa_init",
+    "pissa_to_lora",
     "prepend_virtual_tokens",
     "repeat_to_length",
     "sample_rank",

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lora_ref.inject import find_targets
+from lora_ref.lora import unmerged_W0
 
 
 class IA3Linear(nn.Module):
@@ -47,8 +48,8 @@ class IA3Linear(nn.Module):
 
     @property
     def W0(self) -> torch.Tensor:
-        """The frozen base weight, shape (d, k); while merged, the scaled one."""
-        return self.base.weight
+        """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
+        return unmerged_W0(self.base, self.merged)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """h = ℓ ⊙ (W0 x + b0), or h = W0 (ℓ ⊙ x) + b0 for a feed-forward target."""
@@ -92,7 +93,7 @@ class IA3Linear(nn.Module):
         self.merged = False
 
     def extra_repr(self) -> str:
-        d, k = self.W0.shape
+        d, k = self.base.weight.shape
         return f"d={d}, k={k}, feedforward={self.feedforward}, merged={self.merged}"
 
 
