@@ -4,7 +4,8 @@ One concept per module: `lora` (the layer), `inject` (putting layers into a
 model and merging them out), `peft_io` (PEFT's adapter format), `counts`
 (exact parameter counts of decoders), `budget` (fine-tuning memory and
 storage), `spectra` (singular-value energy, Eckart–Young error and subspace
-similarity of updates), `toy` (tiny models for
+similarity of updates), `nf4` (4-bit NormalFloat quantization, bit for bit
+bitsandbytes'), `qlora` (LoRA over an NF4 base), `toy` (tiny models for
 examples and tests).
 """
 
@@ -32,7 +33,16 @@ from lora_ref.inject import (
     merge_lora,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
+from lora_ref.nf4 import (
+    NF4_CODE,
+    NF4State,
+    bits_per_parameter,
+    dequantize_nf4,
+    normal_float_levels,
+    quantize_nf4,
+)
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
+from lora_ref.qlora import QLoRALinear
 from lora_ref.spectra import (
     best_rank_r,
     eckart_young_error,
@@ -45,17 +55,22 @@ from lora_ref.spectra import (
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 
 __all__ = [
+    "NF4_CODE",
     "SHAPES",
     "LoRALinear",
     "MemoryBreakdown",
     "ModelShape",
+    "NF4State",
+    "QLoRALinear",
     "TinyMLP",
     "adapter_bytes",
     "apply_lora",
     "best_rank_r",
+    "bits_per_parameter",
     "check_lora_args",
     "count_parameters",
     "count_params",
+    "dequantize_nf4",
     "eckart_young_error",
     "energy_captured",
     "finetune_memory",
@@ -69,8 +84,10 @@ __all__ = [
     "lora_state_dict",
     "mark_only_lora_trainable",
     "merge_lora",
+    "normal_float_levels",
     "param_count",
     "projection_norm",
+    "quantize_nf4",
     "save_peft_adapter",
     "storage_bytes",
     "subspace_similarity",
