@@ -191,7 +191,7 @@ def quantize_nf4(
         state: the `NF4State` that `dequantize_nf4` needs.
     """
     check_weight(W, blocksize)
-    scaled, absmax = blockwise_absmax(W, blocksize)
+    scaled, absmax = blockwise_absmax(W.detach(), blocksize)  # a frozen copy
     if scaled.numel() % 2:  # an odd count: pad with 0 (the code of level 0)
         scaled = torch.nn.functional.pad(scaled, (0, 1))
     q = nearest_level(scaled, NF4_CODE)  # (n,) codes 0..15
