@@ -37,7 +37,7 @@ from transformers import AutoModelForCausalLM, BitsAndBytesConfig
 
 
 def load_base(path, in_4bit: bool):
-    """The base model in float32, or in NF4 (+ double quantization) for QLoRA."""
+    """The base model in float32, or in NF4 + double quantization (QLoRA)."""
     if not in_4bit:
         return AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32)
     bnb_config = BitsAndBytesConfig(
@@ -78,7 +78,10 @@ from pathlib import Path
 
 import torch
 
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
+TEMPLATE = (
+    "### Instruction:\n{instruction}\n\n"
+    "### Input: {input}\n\n### Response:"
+)  # fmt: skip
 TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
 
 
@@ -87,7 +90,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def build_prompt(record: dict) -> str:
-    """The prompt for one record: everything the model sees before its answer."""
+    """The prompt for one record: all the model sees before its answer."""
     if record.get("input"):
         return TEMPLATE.format(**record)
     return TEMPLATE_NO_INPUT.format(**record)
@@ -122,8 +125,8 @@ def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 from transformers import Trainer, TrainingArguments
 
 
-def train(model, tokenizer, records: list[dict], output_dir, max_steps: int = -1):
-    """The tutorial's Trainer run: AdamW, lr 5e-3, 12 epochs of batches of 16."""
+def train(model, tokenizer, records: list[dict], output_dir, max_steps=-1):
+    """The tutorial's Trainer run: AdamW, lr 5e-3, 12 epochs, batches of 16."""
     args = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=16,
         num_train_epochs=12, max_steps=max_steps, learning_rate=5e-3,
@@ -155,7 +158,7 @@ def normalise(text: str) -> str:
 
 
 def answer(model, tokenizer, record: dict, max_new_tokens: int = 24) -> tuple:
-    """Greedy answer to one record, its length in tokens and the seconds taken."""
+    """Greedy answer to one record, its length in tokens, the seconds taken."""
     enc = tokenizer(build_prompt(record), return_tensors="pt")
     start = time.perf_counter()
     with torch.no_grad():
@@ -172,14 +175,15 @@ def answer(model, tokenizer, record: dict, max_new_tokens: int = 24) -> tuple:
 
 
 def evaluate(model, tokenizer, records: list[dict]) -> dict[str, float]:
-    """The tutorial's metrics: exact-match success rate, mean similarity, ..."""
+    """The tutorial's metrics: exact-match success rate, similarity, ..."""
     model.eval()
     hits, sims, times, lens = [], [], [], []
     for r in records:
         text, n_tokens, seconds = answer(model, tokenizer, r)
         ref = normalise(r["output"])
         hits.append(normalise(text) == ref)
-        sims.append(difflib.SequenceMatcher(None, normalise(text), ref).ratio())
+        matcher = difflib.SequenceMatcher(None, normalise(text), ref)
+        sims.append(matcher.ratio())
         times.append(seconds)
         lens.append(n_tokens)
     return {
