@@ -4,11 +4,11 @@ One concept per file. The top level holds the LoRA vocabulary: the layer
 (`lora`), putting layers into a model and merging them out (`inject`), PEFT's
 adapter format (`peft_io`), counting a model's parameters
 (`counts.parameter_counts`) and the tiny models of the examples and tests
-(`toy`); and each method's classes and functions: DoRA (`dora`), PiSSA
-(`pissa`), LoRA+ (`lora_plus`), VeRA (`vera`), AdaLoRA (`adalora`), DyLoRA
-(`dylora`), IA³ (`ia3`), prompt tuning (`prompt_tuning`), prefix tuning
-(`prefix_tuning`), P-tuning (`p_tuning`), bottleneck adapters (`adapters`),
-BitFit (`bitfit`).
+(`toy`); and each method's classes and functions: QLoRA and NF4 (`qlora`,
+`nf4`), DoRA (`dora`), PiSSA (`pissa`), LoRA+ (`lora_plus`), VeRA (`vera`),
+AdaLoRA (`adalora`), DyLoRA (`dylora`), IA³ (`ia3`), prompt tuning
+(`prompt_tuning`), prefix tuning (`prefix_tuning`), P-tuning (`p_tuning`),
+bottleneck adapters (`adapters`), BitFit (`bitfit`).
 
 Analysis helpers are imported from their own modules only:
 `lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`
@@ -52,6 +52,14 @@ from lora_ref.inject import (
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
+from lora_ref.nf4 import (
+    NF4_CODE,
+    NF4State,
+    bits_per_parameter,
+    dequantize_nf4,
+    normal_float_levels,
+    quantize_nf4,
+)
 from lora_ref.p_tuning import PromptEncoder
 from lora_ref.peft_io import load_peft_adapter, save_peft_adapter
 from lora_ref.pissa import apply_pissa, pissa_init, pissa_to_lora
@@ -66,6 +74,7 @@ from lora_ref.prompt_tuning import (
     prepend_virtual_tokens,
     repeat_to_length,
 )
+from lora_ref.qlora import QLoRALinear
 from lora_ref.toy import TinyMLP, tiny_llama, tiny_llama_config
 from lora_ref.vera import VeRALinear, apply_vera, vera_projections
 
@@ -77,8 +86,11 @@ __all__ = [
     "DyLoRALinear",
     "IA3Linear",
     "LoRALinear",
+    "NF4State",
+    "NF4_CODE",
     "PrefixTuning",
     "PromptEncoder",
+    "QLoRALinear",
     "RankAllocator",
     "SoftPrompt",
     "TinyMLP",
@@ -95,8 +107,10 @@ __all__ = [
     "apply_vera",
     "attend_with_prefix",
     "bias_names",
+    "bits_per_parameter",
     "check_lora_args",
     "create_loraplus_optimizer",
+    "dequantize_nf4",
     "extend_attention_mask",
     "find_targets",
     "ia3_layers",
@@ -112,12 +126,14 @@ __all__ = [
     "mark_only_lora_trainable",
     "merge_ia3",
     "merge_lora",
+    "normal_float_levels",
     "orthogonal_regularizer",
     "pad_labels",
     "parameter_counts",
     "pissa_init",
     "pissa_to_lora",
     "prepend_virtual_tokens",
+    "quantize_nf4",
     "repeat_to_length",
     "sample_rank",
     "save_peft_adapter",

@@ -59,7 +59,7 @@ class AdaLoRALinear(nn.Module):
     @property
     def W0(self) -> torch.Tensor:
         """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
-        return unmerged_W0(self.base, self.merged)
+        return unmerged_W0(self.base.weight, self.merged)
 
     def rank(self) -> int:
         """The current rank: how many singular values are not masked to zero."""

@@ -80,7 +80,7 @@ class DoRALinear(nn.Module):
     @property
     def W0(self) -> torch.Tensor:
         """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
-        return unmerged_W0(self.base, self.merged)
+        return unmerged_W0(self.base.weight, self.merged)
 
     @property
     def merged(self) -> bool:

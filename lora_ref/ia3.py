@@ -49,7 +49,7 @@ class IA3Linear(nn.Module):
     @property
     def W0(self) -> torch.Tensor:
         """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
-        return unmerged_W0(self.base, self.merged)
+        return unmerged_W0(self.base.weight, self.merged)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """h = ℓ ⊙ (W0 x + b0), or h = W0 (ℓ ⊙ x) + b0 for a feed-forward target."""

@@ -57,14 +57,14 @@ def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
     return alpha / math.sqrt(r) if use_rslora else alpha / r
 
 
-def unmerged_W0(base: nn.Linear, merged: bool) -> torch.Tensor:
+def unmerged_W0(weight: torch.Tensor, merged: bool) -> torch.Tensor:
     """The frozen pretrained weight W0 of an adapted layer, shape (d, k).
 
     Every mergeable layer of `lora_ref` reads its `W0` through this function.
 
     Args:
-        base: the wrapped `nn.Linear`.
-        merged: whether the layer's update is merged into `base.weight`.
+        weight: the weight the layer stores for its base (`base.weight`).
+        merged: whether the layer's update is merged into that weight.
 
     Raises:
         RuntimeError: the layer is merged. Then `base.weight` holds the merged
@@ -75,10 +75,10 @@ def unmerged_W0(base: nn.Linear, merged: bool) -> torch.Tensor:
     """
     if merged:
         raise RuntimeError(
-            "the layer is merged: base.weight holds the merged weight, not W0; "
-            "call unmerge() first, or read base.weight for the merged weight"
+            "the layer is merged: its stored weight is the merged weight, not W0; "
+            "call unmerge() first, or read the stored weight (base.weight) itself"
         )
-    return base.weight
+    return weight
 
 
 class LoRALinear(nn.Module):
@@ -133,7 +133,7 @@ class LoRALinear(nn.Module):
     @property
     def W0(self) -> torch.Tensor:
         """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
-        return unmerged_W0(self.base, self.merged)
+        return unmerged_W0(self.base.weight, self.merged)
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = scaling * B @ A, shape (d, k). Materialised only for merging.

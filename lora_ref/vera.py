@@ -121,7 +121,7 @@ class VeRALinear(nn.Module):
     @property
     def W0(self) -> torch.Tensor:
         """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
-        return unmerged_W0(self.base, self.merged)
+        return unmerged_W0(self.base.weight, self.merged)
 
     def sliced_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This layer's views A[:, :k] (r, k) and B[:d, :] (d, r) of the shared pair."""
