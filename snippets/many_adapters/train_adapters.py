@@ -109,7 +109,7 @@ def train_one(name: str, tokenizer, out: Path) -> float:
     config = json.loads((out / name / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "snippets/tutorial/assets/base"
     (out / name / "adapter_config.json").write_text(json.dumps(config, indent=2))
-    return float(loss.loss)
+    return loss.loss.item()
 
 
 def answers(model, tokenizer, rows: list[dict], **kwargs) -> list[str]:
