@@ -126,6 +126,9 @@ def train(args: argparse.Namespace, full: bool, steps: int, rank: int, world: in
         optimizer.step()
         optimizer.zero_grad()
         losses.append(loss.item())
+    # FSDP replaced the parameters by sharded ones: read them from the model
+    inner = model.module if isinstance(model, DistributedDataParallel) else model
+    trained = {n: p for n, p in inner.named_parameters() if p.requires_grad}
     stats = {
         "trainable_parameters": sum(p.numel() for p in trainable.values()),
         "trainable_bytes": sum(
@@ -136,7 +139,7 @@ def train(args: argparse.Namespace, full: bool, steps: int, rank: int, world: in
         "parameter_bytes_per_process": local_bytes(model),
         "parameter_bytes_unsharded": before,
     }
-    return model, trainable, stats, losses
+    return inner, trained, stats, losses
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -180,7 +183,7 @@ def main(argv: list[str] | None = None) -> dict:
         args.out.mkdir(parents=True, exist_ok=True)
         save_file(tensors, args.out / "trainable.safetensors")
         if args.strategy == "ddp" or world == 1:
-            (model.module if world > 1 else model).save_pretrained(args.out / "adapter")
+            model.save_pretrained(args.out / "adapter")
         (args.out / "stats.json").write_text(json.dumps(stats, indent=1) + "\n")
         print(json.dumps(stats))
     if distributed:
