@@ -28,7 +28,7 @@ HERE = Path(__file__).resolve().parent
 TUTORIAL = HERE.parent / "tutorial" / "assets"
 BASE = TUTORIAL / "base"
 DATA = TUTORIAL / "data"
-ASSETS = HERE / "assets"
+ADAPTERS = HERE / "assets"
 # adapter name -> the tutorial's task name
 TASKS = {
     "zh": "digits_to_zh",
@@ -129,18 +129,28 @@ def answers(model, tokenizer, rows: list[dict], **kwargs) -> list[str]:
     return [" ".join(t.split("</s>")[0].replace("<pad>", "").split()) for t in texts]
 
 
-def evaluate(directory: Path) -> dict[str, dict[str, float]]:
-    """Exact-match rate of every adapter on every task's held-out records."""
+def load_all(directory: Path = ADAPTERS, names: list[str] | None = None):
+    """The base with the task adapters loaded (PEFT), in eval mode; first active.
+
+    `PeftModel.from_pretrained` loads the base once and the first adapter,
+    `load_adapter` each of the others.
+    """
     from peft import PeftModel
 
-    tokenizer, base = load_base()
-    names = list(TASKS)
+    names = list(TASKS) if names is None else names
+    _, base = load_base()
     model = PeftModel.from_pretrained(base, directory / names[0], adapter_name=names[0])
     for name in names[1:]:
         model.load_adapter(directory / name, adapter_name=name)
-    model.eval()
+    return model.eval()
+
+
+def evaluate(directory: Path) -> dict[str, dict[str, float]]:
+    """Exact-match rate of every adapter on every task's held-out records."""
+    tokenizer, _ = load_base()
+    model = load_all(directory)
     table = {}
-    for name in names:
+    for name in TASKS:
         model.set_adapter(name)
         table[name] = {}
         for task in TASKS.values():
@@ -157,7 +167,7 @@ def evaluate(directory: Path) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--out", type=Path, default=ASSETS, help=f"destination (default {ASSETS})"
+        "--out", type=Path, default=ADAPTERS, help=f"destination (default {ADAPTERS})"
     )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
