@@ -3,9 +3,9 @@
 The top level holds the LoRA vocabulary: the layer (`lora`), putting layers
 into a model and merging them out (`inject`), PEFT's adapter format
 (`peft_io`), many adapters on one base with a per-row choice in a
-mixed batch (`multi_adapter`), counting a model's parameters (`counts.parameter_counts`) and the
-tiny models of the examples and tests (`toy`). Method modules (one concept per
-file) add their classes here too.
+mixed batch (`multi_adapter`), counting a model's parameters
+(`counts.parameter_counts`) and the tiny models of the examples and tests
+(`toy`). Method modules (one concept per file) add their classes here too.
 
 Analysis helpers are imported from their own modules only:
 `lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`

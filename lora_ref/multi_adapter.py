@@ -1,15 +1,16 @@
 """Many LoRA adapters on one frozen base, each row of a batch using its own.
 
-Row i of a batch with adapter a_i computes h_i = W0 x_i + b0 + γ_a B_a A_a x_i
-(LoRA eq. 3 with γ = α/r per adapter). The N adapters' factors are stacked
-into (N, r_max, k) and (N, d, r_max) tensors, zero-padded to the largest rank
-(zero rows of A and zero columns of B add nothing), and each row gathers its
-own pair: the batched gather-matmul of S-LoRA (Sheng et al. 2023,
-arXiv 2311.03285, section 5: unified paging and custom kernels for
-heterogeneous batches) and Punica's SGMV kernel (Chen et al. 2023,
-arXiv 2310.18547, section 4), written with `torch.bmm` instead of a custom
-kernel. Taught in "Many adapters, one base" (docs/many-adapters.md). The
-PEFT counterpart is `forward(..., adapter_names=[...])`, handled by
+Row i of a batch with adapter j(i) computes
+h_i = W0 x_i + b0 + γ_j B_j A_j x_i with j = j(i) (LoRA eq. 3, γ = α/r per
+adapter). The N adapters' factors are stacked into (N, r_max, k) and
+(N, d, r_max) tensors, zero-padded to the largest rank (zero rows of A meet
+zero columns of B and add nothing), and each row gathers its own pair: the
+batched gather-then-multiply of Punica's SGMV kernel (Chen et al. 2023,
+arXiv 2310.18547, "segmented gather matrix-vector multiplication") and of
+S-LoRA's custom kernels for heterogeneous batches (Sheng et al. 2023,
+arXiv 2311.03285), written with `torch.bmm` instead of a custom kernel.
+Taught in "Many adapters, one base" (docs/many-adapters.md). The PEFT
+counterpart is `forward(..., adapter_names=[...])`, handled by
 `peft.tuners.lora.layer.LoraLayer._mixed_batch_forward` (peft 0.21.2), which
 loops over the distinct adapters and runs each sub-batch separately; the two
 agree in float64. Inference only: the adapters are frozen buffers.
@@ -34,8 +35,8 @@ class MultiLoRALinear(nn.Module):
 
     Worked shapes: W0 (d, k) = (64, 128) and three adapters of ranks 2, 4, 8
     stack into A (3, 8, 128) and B (3, 64, 8). For a batch x of shape
-    (n, s, 128) and `adapter_index` of shape (n,), row i gathers
-    A[a_i] (8, 128) and B[a_i] (64, 8).
+    (n, s, 128) and `adapter_index` j of shape (n,), row i gathers
+    A[j[i]] (8, 128) and B[j[i]] (64, 8).
 
     Args:
         base: the pretrained layer, frozen in place and kept as `.base`.
@@ -86,7 +87,7 @@ class MultiLoRALinear(nn.Module):
         self.register_buffer("adapter_index", torch.zeros(1, dtype=torch.long))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """h_i = W0 x_i + b0 + γ_{a_i} B_{a_i} A_{a_i} x_i for every row i."""
+        """h_i = W0 x_i + b0 + γ_j B_j A_j x_i with j = j(i), for every row i."""
         n, k = x.shape[0], x.shape[-1]
         idx = self.adapter_index  # (n,), or (1,): the same adapter on every row
         if idx.numel() == 1:
