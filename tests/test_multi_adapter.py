@@ -156,3 +156,47 @@ def test_out_of_range_index_and_wrong_batch_raise_value_error():
     set_adapter_index(model, torch.tensor([0, -1]))
     with pytest.raises(ValueError, match="adapter_index has 2 rows, the batch 3"):
         model(torch.zeros(3, 4))
+
+
+def test_each_committed_adapter_does_its_own_task_and_none_of_the_others():
+    import json
+
+    from lora_ref.peft_io import read_adapter
+    from snippets.many_adapters.train_adapters import ADAPTERS, TASKS
+
+    results = json.loads((ADAPTERS / "results.json").read_text())
+    table = results["heldout_exact_match"]
+    for name, task in TASKS.items():
+        config, tensors = read_adapter(ADAPTERS / name)
+        assert config["r"] == 8 and len(tensors) == 2 * 7 * 4
+        others = [table[other][task] for other in TASKS if other != name]
+        assert table[name][task] > max(others), (name, task)
+
+
+def test_train_adapters_help_and_typos_do_no_work(tmp_path):
+    from snippets.many_adapters import train_adapters
+
+    for argv in (["--help"], ["--out", str(tmp_path), "--epochs", "3"]):
+        with pytest.raises(SystemExit):
+            train_adapters.main(argv)
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.slow
+def test_bench_adapters_reports_every_contender_side_by_side():
+    from snippets import bench_adapters
+
+    text = bench_adapters.main(["--repeats", "1", "--batches", "2"])
+    for name in (
+        "set_adapter",
+        "hotswap_adapter",
+        "merge_swap",
+        "load_from_disk",
+        "mixed_batch",
+        "sub_batches",
+        "merge_per_adapter",
+        "lora_ref_mixed",
+        "base_only",
+        "N = 4: 4,737,024 bytes",
+    ):
+        assert name in text, name
