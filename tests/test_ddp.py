@@ -32,7 +32,8 @@ TOL = {"rtol": 1e-2, "atol": 1e-4}
 
 def torchrun(out: Path, *extra: str) -> dict:
     env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2"]
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2"]  # --standalone: a free port, no clash
     command += ["-m", "snippets.ddp.train_ddp", "--out", str(out)]
     command += ["--batch", str(B), "--steps", str(STEPS), *extra]
     subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)

@@ -2,7 +2,8 @@
 
 For "Training beyond one machine" (docs/distributed.md). Launch:
 
-    .venv/bin/torchrun --nproc-per-node 2 -m snippets.ddp.train_ddp --out DIR
+    .venv/bin/torchrun --standalone --nproc-per-node 2 \
+        -m snippets.ddp.train_ddp --out DIR
 
 Every process loads the tutorial's base model, adds the same LoRA adapter
 (PEFT, seeded), wraps the model in `DistributedDataParallel` and trains on
