@@ -106,6 +106,7 @@ def train_one(name: str, tokenizer, out: Path) -> float:
             optimizer.step()
             optimizer.zero_grad()
     model.save_pretrained(out / name)
+    (out / name / "README.md").unlink()  # PEFT's model-card template: no content
     config = json.loads((out / name / "adapter_config.json").read_text())
     config["base_model_name_or_path"] = "snippets/tutorial/assets/base"
     (out / name / "adapter_config.json").write_text(json.dumps(config, indent=2))
