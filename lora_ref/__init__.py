@@ -4,11 +4,12 @@ One concept per file. The top level holds the LoRA vocabulary: the layer
 (`lora`), putting layers into a model and merging them out (`inject`), PEFT's
 adapter format (`peft_io`), counting a model's parameters
 (`counts.parameter_counts`) and the tiny models of the examples and tests
-(`toy`); and each method's classes and functions: QLoRA and NF4 (`qlora`,
-`nf4`), DoRA (`dora`), PiSSA (`pissa`), LoRA+ (`lora_plus`), VeRA (`vera`),
-AdaLoRA (`adalora`), DyLoRA (`dylora`), IA³ (`ia3`), prompt tuning
-(`prompt_tuning`), prefix tuning (`prefix_tuning`), P-tuning (`p_tuning`),
-bottleneck adapters (`adapters`), BitFit (`bitfit`).
+(`toy`); and each method's classes and functions: many adapters in one mixed
+batch (`multi_adapter`), QLoRA and NF4 (`qlora`, `nf4`), DoRA (`dora`), PiSSA
+(`pissa`), LoRA+ (`lora_plus`), VeRA (`vera`), AdaLoRA (`adalora`), DyLoRA
+(`dylora`), IA³ (`ia3`), prompt tuning (`prompt_tuning`), prefix tuning
+(`prefix_tuning`), P-tuning (`p_tuning`), bottleneck adapters (`adapters`),
+BitFit (`bitfit`).
 
 Analysis helpers are imported from their own modules only:
 `lora_ref.counts` (parameter counts from a model's shape), `lora_ref.budget`
@@ -52,6 +53,12 @@ from lora_ref.inject import (
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
+from lora_ref.multi_adapter import (
+    MultiLoRALinear,
+    adapter_index,
+    load_peft_adapters,
+    set_adapter_index,
+)
 from lora_ref.nf4 import (
     NF4_CODE,
     NF4State,
@@ -86,6 +93,7 @@ __all__ = [
     "DyLoRALinear",
     "IA3Linear",
     "LoRALinear",
+    "MultiLoRALinear",
     "NF4State",
     "NF4_CODE",
     "PrefixTuning",
@@ -95,6 +103,7 @@ __all__ = [
     "SoftPrompt",
     "TinyMLP",
     "VeRALinear",
+    "adapter_index",
     "adapter_layers",
     "adapter_params",
     "apply_adalora",
@@ -116,6 +125,7 @@ __all__ = [
     "ia3_layers",
     "install_lora",
     "load_peft_adapter",
+    "load_peft_adapters",
     "lora_layers",
     "lora_scaling",
     "lora_state_dict",
@@ -137,6 +147,7 @@ __all__ = [
     "repeat_to_length",
     "sample_rank",
     "save_peft_adapter",
+    "set_adapter_index",
     "tiny_llama",
     "tiny_llama_config",
     "truncate_dylora",
