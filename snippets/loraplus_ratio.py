@@ -1,7 +1,7 @@
 """Measure LoRA+'s learning-rate ratio κ = η_B / η_A on a small teacher-student task.
 
-Run with `python -m snippets.loraplus_ratio [--save]` (about a minute on one
-CPU thread). A seeded `TinyMLP` (64 -> 256 -> 64) is the frozen base; the
+Run with `python -m snippets.loraplus_ratio [--save]` (a few minutes on one
+CPU thread: 108 runs). A seeded `TinyMLP` (64 -> 256 -> 64) is the frozen base; the
 teacher is the same network with a rank-4 change added to both weights. The
 student is the base with LoRA (r = 8, α = 8) on both layers, trained with
 `lora_ref.create_loraplus_optimizer` (AdamW) on fresh Gaussian inputs to
@@ -30,7 +30,7 @@ from lora_ref import TinyMLP, apply_lora, create_loraplus_optimizer
 OUT = Path(__file__).resolve().parents[1] / "docs" / "assets" / "data"
 NAME = "loraplus_ratio.csv"
 RATIOS = (1, 2, 4, 8, 16, 32)
-LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2)
+LRS = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2)
 SEEDS = (0, 1, 2)
 K, HIDDEN, D, RANK_CHANGE = 64, 256, 64, 4
 STEPS, BATCH = 300, 64
