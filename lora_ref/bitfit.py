@@ -2,7 +2,7 @@
 
 Implements Ben Zaken, Ravfogel and Goldberg, "BitFit: Simple
 Parameter-efficient Fine-tuning for Transformer-based Masked Language-models"
-(ACL 2022, arXiv 2106.10199), section 2: every weight stays frozen and only
+(ACL 2022, arXiv 2106.10199), section 3: every weight stays frozen and only
 the biases (those of the attention projections, the feed-forward layers and
 the LayerNorms) are trained, with a task head on top. Taught in "BitFit"
 (docs/bitfit.md). PEFT 0.21.2 has no BitFit method (`LoraConfig(bias="all")`

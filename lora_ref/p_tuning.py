@@ -1,9 +1,10 @@
 """P-tuning: virtual tokens produced by a small prompt encoder, then prepended.
 
 Implements Liu et al., "GPT Understands, Too" (arXiv 2103.10385, section 3):
-the continuous prompt embeddings h_i come from a prompt encoder (a
-bidirectional LSTM followed by an MLP in the paper) rather than being free
-parameters. PEFT's default encoder is an MLP. Taught in "Prefix tuning"
+the continuous prompt embeddings (the paper's h_i) come from a prompt
+encoder (a bidirectional LSTM followed by an MLP in the paper) applied to
+trainable embeddings E_enc, rather than being free parameters. PEFT's
+default encoder is an MLP. Taught in "Prefix tuning"
 (docs/prefix-tuning.md, section "P-tuning"); the PEFT counterpart is
 `peft.tuners.p_tuning.model.PromptEncoder` (`PromptEncoderConfig`,
 peft 0.21.2), which this module matches for both encoder types.
@@ -20,7 +21,7 @@ from lora_ref.prompt_tuning import check_n_virtual, prepend_virtual_tokens
 
 
 class PromptEncoder(nn.Module):
-    """Virtual-token embeddings E (n_virtual, d_model), passed through an encoder.
+    """Trainable embeddings E_enc (n_virtual, d_model), passed through an encoder.
 
     MLP (PEFT's default): Linear(d_model, hidden) -> ReLU -> Linear(hidden,
     hidden) -> ReLU -> Linear(hidden, d_model). LSTM: a 2-layer bidirectional
@@ -84,7 +85,7 @@ class PromptEncoder(nn.Module):
     def forward(
         self, inputs_embeds: torch.Tensor, attention_mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """[encoder(E); X_e] and the extended mask (see `prepend_virtual_tokens`)."""
+        """[encoder(E_enc); X_e] and the extended mask (`prepend_virtual_tokens`)."""
         return prepend_virtual_tokens(
             self.virtual_tokens(), inputs_embeds, attention_mask
         )

@@ -33,7 +33,7 @@ def prepend_virtual_tokens(
     inputs_embeds: torch.Tensor,
     attention_mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """[E; X_e]: put the same virtual tokens in front of every sequence.
+    """[E_soft; X_e]: put the same virtual tokens in front of every sequence.
 
     Args:
         virtual: the virtual-token embeddings, shape (n_virtual, d_model).

@@ -112,3 +112,26 @@ def test_n_virtual_must_be_positive():
         SoftPrompt(0, 8)
     with pytest.raises(ValueError, match="has no tokens"):
         repeat_to_length([], 4)
+
+
+def test_peft_disable_adapter_fails_on_an_encoder_classifier_with_a_prompt():
+    """The PEFT 0.21.2 bug the page warns about: `disable_adapter()` on a
+    SEQ_CLS prompt-tuning model reads `prepare_inputs_for_generation`, which
+    a classifier lacks (AttributeError), and its `finally` block then uses the
+    unbound old value. If PEFT fixes it, this test fails: update the page."""
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config = BertConfig(
+        vocab_size=100,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        intermediate_size=64,
+    )
+    model = get_peft_model(
+        BertForSequenceClassification(config).eval(),
+        PromptTuningConfig(task_type="SEQ_CLS", num_virtual_tokens=3),
+    )
+    with pytest.raises(UnboundLocalError, match="old_prepare_inputs_for_generation"):
+        with model.disable_adapter():
+            pass

@@ -159,6 +159,7 @@ def block(ax: plt.Axes, method: str) -> None:
     if on("soft_prompt"):
         for i in range(2):
             box(ax, 1.6 + 0.55 * i, 0.3, 0.45, "E", on=True, h=0.45)
+        arrow(ax, (1.9, 0.55), (2.7, 1.45))  # into the layer, like the x's
         if on("encoder"):
             box(ax, 0.6, 1.4, 1.1, "MLP", on=True)
             arrow(ax, (0.8, 1.05), (1.6, 0.55))
@@ -187,15 +188,16 @@ def block(ax: plt.Axes, method: str) -> None:
     arrow(ax, (3.5, 6.55), (3.5, 7.58))
     plus(ax, 3.5, 7.8)
     skip(ax, 1.1, 7.8)
-    # feed-forward: gate/up, down (IA³ scales down's input), adapters after it
+    # feed-forward, labelled with Llama's module names: W_down/W_up are an
+    # adapter's on this site (docs/notation.md)
     arrow(ax, (3.5, 8.02), (3.5, 8.35))
     box(ax, 3.5, 8.7, 2.2, "norm", bias=b)
     arrow(ax, (3.5, 9.05), (3.5, 9.35))
-    box(ax, 3.5, 9.7, 2.2, "$W_{gate}, W_{up}$", bias=b)
+    box(ax, 3.5, 9.7, 3.3, "gate_proj, up_proj", bias=b)
     arrow(ax, (3.5, 10.05), (3.5, 10.95))
     if on("ell_ff"):
         box(ax, 3.5, 10.5, 0.6, r"$\ell_{ff}$", on=True, h=0.5)
-    box(ax, 3.5, 11.3, 1.4, "$W_{down}$", bias=b)
+    box(ax, 3.5, 11.3, 2.1, "down_proj", bias=b)
     if on("adapter_ffn"):
         box(ax, 3.5, 12.1, 1.6, "adapter", on=True, h=0.55)
     arrow(ax, (3.5, 11.65), (3.5, 12.68))
