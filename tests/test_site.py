@@ -506,3 +506,78 @@ def test_light_dark_toggle_switches_the_color_scheme(page, base_url):
     after = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
     assert {before, after} == {"default", "slate"}
     assert page.problems == []
+
+
+# -- the memory calculator's form (docs/why-peft.md) ---------------------------
+# tests/test_calculator_browser.py checks its arithmetic against Python; these
+# check what a reader sees.
+
+
+@pytest.fixture
+def calculator(page, base_url):
+    page.goto(base_url + "why-peft/", wait_until="networkidle")
+    form = page.locator("#peft-memory-calculator")
+    form.wait_for()
+    return form
+
+
+def test_calculator_marks_a_bad_field_and_clears_stale_totals(calculator, page):
+    form = calculator
+    error = form.locator("output[name=error]")
+    total = form.locator("[data-out=total]")
+    assert total.inner_text().endswith(" GB") and error.inner_text() == ""
+    form.locator("[name=layers]").fill("")
+    assert "layers is empty" in error.inner_text()
+    assert "got 0" not in error.inner_text()
+    assert form.locator("[name=layers]").get_attribute("aria-invalid") == "true"
+    assert total.inner_text() == "—"
+    assert form.locator("[data-out=trainable]").inner_text() == "—"
+    form.locator("[name=layers]").fill("0")
+    assert "layers must be a positive integer, got 0" in error.inner_text()
+    form.locator("[name=layers]").fill("32")
+    assert error.inner_text() == "" and total.inner_text().endswith(" GB")
+    assert form.locator("[aria-invalid]").count() == 0
+    form.locator("[name=kv_heads]").fill("5")
+    assert "multiple" in error.inner_text()
+    assert form.locator("[aria-invalid=true]").count() == 2  # heads and KV heads
+    assert page.problems == []
+
+
+def test_calculator_preset_menu_follows_the_shape(calculator, page):
+    form = calculator
+    preset = form.locator("[name=preset]")
+    preset.select_option("LLaMA-7B")
+    form.locator("[name=hidden]").fill("4000")
+    assert preset.input_value() == ""  # "custom shape", not LLaMA-7B any more
+    assert preset.evaluate("s => s.options[s.selectedIndex].text") == "custom shape"
+    form.locator("[name=hidden]").fill("4096")
+    assert preset.input_value() == "LLaMA-7B"
+    assert page.problems == []
+
+
+def test_calculator_shows_trainable_parameters_gb_and_flash_attention(calculator, page):
+    from lora_ref.budget import finetune_memory
+    from lora_ref.counts import SHAPES, lora_trainable_params, total_params
+
+    form = calculator
+    form.locator("[name=preset]").select_option("Llama-2-70B")
+    form.locator("[name=method]").select_option("qlora")
+    form.locator("[name=targets]").select_option("qv")
+    form.locator("[name=r]").fill("16")
+    form.locator("[name=seq_len]").fill("4096")
+    form.locator("[name=checkpointing]").uncheck()
+    shape = SHAPES["Llama-2-70B"]
+    trainable = lora_trainable_params(shape, ["q_proj", "v_proj"], 16)
+    count = form.locator("[data-out=trainable]").inner_text()
+    assert count.startswith(f"{trainable:,} of {total_params(shape):,} (")
+    assert "10<sup>9</sup>" in form.locator("thead").inner_html()
+    args = (shape, "qlora", "nf4", 1, 4096, False)
+    kwargs = {"r": 16, "target_modules": ["q_proj", "v_proj"]}
+    acts = form.locator("[data-bytes=activations]")
+    with_scores = finetune_memory(*args, **kwargs).activations
+    assert acts.inner_text() == f"{with_scores:,}"
+    form.locator("[name=flash]").check()
+    flash = finetune_memory(*args, **kwargs, as2=0).activations
+    assert acts.inner_text() == f"{flash:,}"
+    assert flash < with_scores / 2  # at s = 4096 the scores are most of it
+    assert page.problems == []

@@ -98,9 +98,9 @@
     return ceilDiv(bits, 8n);
   }
 
-  function activationBytes(s, b, sl, checkpointing, element) {
+  function activationBytes(s, b, sl, checkpointing, element, as2) {
     var h = s.hidden, a = s.heads;
-    var layer = (34n * sl * b * h + 5n * a * sl * sl * b) * element / 2n;
+    var layer = (34n * sl * b * h + as2 * a * sl * sl * b) * element / 2n;
     var kept = checkpointing ? s.layers * sl * b * h * element + layer : s.layers * layer;
     return kept + sl * b * s.vocab * 4n;
   }
@@ -118,6 +118,12 @@
     var stage = args.zeroStage === undefined ? 0 : args.zeroStage;
     if (typeof stage !== "number" || !(stage in ZERO_STAGES)) {
       throw new RangeError("zero_stage must be 0, 1, 2 or 3, got " + stage);
+    }
+    // as2: the attention-score coefficient (5; 0 = FlashAttention keeps no
+    // s x s matrices), as lora_ref.budget.finetune_memory's as2
+    var as2 = args.as2 === undefined ? 5 : args.as2;
+    if (typeof as2 !== "number" || !Number.isInteger(as2) || as2 < 0) {
+      throw new RangeError("as2 must be a non-negative integer, got " + as2);
     }
     var n = paramCount(s), weights, grads, optimizer, element;
     if (method === "full") {
@@ -142,7 +148,7 @@
     if (sharded.indexOf("weights") >= 0) weights = ceilDiv(weights, devices);
     if (sharded.indexOf("gradients") >= 0) grads = ceilDiv(grads, devices);
     if (sharded.indexOf("optimizer") >= 0) optimizer = ceilDiv(optimizer, devices);
-    var acts = activationBytes(s, b, sl, !!args.checkpointing, element);
+    var acts = activationBytes(s, b, sl, !!args.checkpointing, element, BigInt(as2));
     return {
       weights: weights, gradients: grads, optimizer: optimizer, activations: acts,
       total: weights + grads + optimizer + acts,
@@ -156,19 +162,58 @@
     return whole.toLocaleString("en-US") + "." + frac + " GB";
   }
 
+  // The form. Every number field is checked here first, so a bad one is named
+  // and marked, and the results are cleared rather than left stale.
+  var LABELS = {
+    vocab: "vocabulary", hidden: "hidden size", intermediate: "MLP width",
+    layers: "layers", heads: "heads", kv_heads: "KV heads", head_dim: "head size",
+    batch: "batch", seq_len: "sequence length", r: "LoRA rank r", devices: "devices",
+  };
+  var SHAPE_FIELDS = ["vocab", "hidden", "intermediate", "layers", "heads", "kv_heads", "head_dim"];
+  var PARTS = ["weights", "gradients", "optimizer", "activations", "total"];
+
+  function readInteger(input, name) {
+    var text = input.value.trim();
+    if (text === "") {
+      throw new FieldError(name, LABELS[name] + " is empty (or not a number): type a positive integer");
+    }
+    var value = Number(text);
+    if (!Number.isInteger(value) || value <= 0) {
+      throw new FieldError(name, LABELS[name] + " must be a positive integer, got " + text);
+    }
+    return value;
+  }
+
+  function FieldError(names, message) {
+    this.names = [].concat(names);
+    this.message = message;
+  }
+
   function setup(root) {
     if (root.dataset.ready) return;
     root.dataset.ready = "1";
     var get = function (name) { return root.querySelector("[name=" + name + "]"); };
     var preset = get("preset"), method = get("method"), precision = get("precision");
-    var fields = ["vocab", "hidden", "intermediate", "layers", "heads", "kv_heads", "head_dim"];
     Object.keys(SHAPES).forEach(function (k) { preset.add(new Option(k, k)); });
+    preset.add(new Option("custom shape", ""));
 
     function fillShape() {
       var s = SHAPES[preset.value];
-      fields.forEach(function (f) { get(f).value = s[f]; });
+      if (!s) return;
+      SHAPE_FIELDS.forEach(function (f) { get(f).value = s[f]; });
       get("qkv_bias").checked = s.qkv_bias;
       get("tied").checked = s.tied;
+    }
+    function matchPreset() {
+      // the menu names a model only while the fields hold that model's shape
+      var found = "";
+      Object.keys(SHAPES).forEach(function (k) {
+        var s = SHAPES[k];
+        var same = SHAPE_FIELDS.every(function (f) { return get(f).value.trim() === String(s[f]); }) &&
+          get("qkv_bias").checked === s.qkv_bias && get("tied").checked === s.tied;
+        if (same && !found) found = k;
+      });
+      preset.value = found;
     }
     function fillPrecisions() {
       var keep = precision.value;
@@ -179,32 +224,58 @@
         el.disabled = method.value === "full";
       });
     }
+    function show(m, trainable, total) {
+      PARTS.forEach(function (k) {
+        root.querySelector("[data-out=" + k + "]").textContent = m ? formatBytes(m[k]) : "—";
+        root.querySelector("[data-bytes=" + k + "]").textContent = m ? m[k].toLocaleString("en-US") : "—";
+      });
+      var count = root.querySelector("[data-out=trainable]");
+      if (count) {
+        if (!m) { count.textContent = "—"; return; }
+        var ppm = trainable * 1000000n / total;  // parts per million, for the percentage
+        var pct = (Number(ppm) / 10000).toFixed(Number(ppm) < 10000 ? 3 : 1);
+        count.textContent = trainable.toLocaleString("en-US") + " of " +
+          total.toLocaleString("en-US") + " (" + pct + "%)";
+      }
+    }
     function update() {
-      var out = root.querySelector("output");
+      var out = root.querySelector("output[name=error]");
+      root.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
       try {
         var s = {};
-        fields.forEach(function (f) { s[f] = Number(get(f).value); });
+        SHAPE_FIELDS.forEach(function (f) { s[f] = readInteger(get(f), f); });
         s.qkv_bias = get("qkv_bias").checked;
         s.tied = get("tied").checked;
-        var m = finetuneMemory({
+        var lora = method.value !== "full";
+        var r = lora ? readInteger(get("r"), "r") : 8;
+        var args = {
           shape: s, method: method.value, precision: precision.value,
-          batch: Number(get("batch").value), seqLen: Number(get("seq_len").value),
-          checkpointing: get("checkpointing").checked, r: Number(get("r").value),
+          batch: readInteger(get("batch"), "batch"), seqLen: readInteger(get("seq_len"), "seq_len"),
+          checkpointing: get("checkpointing").checked, r: r,
           targets: get("targets").value === "all-linear" ? "all-linear" : ["q_proj", "v_proj"],
-          devices: Number(get("devices").value), zeroStage: Number(get("zero_stage").value),
-        });
-        ["weights", "gradients", "optimizer", "activations", "total"].forEach(function (k) {
-          root.querySelector("[data-out=" + k + "]").textContent = formatBytes(m[k]);
-          root.querySelector("[data-bytes=" + k + "]").textContent = m[k].toLocaleString("en-US");
-        });
+          devices: readInteger(get("devices"), "devices"), zeroStage: Number(get("zero_stage").value),
+          as2: get("flash") && get("flash").checked ? 0 : 5,
+        };
+        if (s.heads % s.kv_heads !== 0) {
+          throw new FieldError(["heads", "kv_heads"], "heads must be a multiple of KV heads");
+        }
+        var m = finetuneMemory(args);
+        var total = paramCount(big(s));
+        show(m, lora ? loraCount(big(s), args.targets, BigInt(r)) : total, total);
         out.textContent = "";
       } catch (err) {
+        (err.names || []).forEach(function (n) { get(n).setAttribute("aria-invalid", "true"); });
+        show(null);
         out.textContent = String(err.message || err);
       }
     }
     preset.addEventListener("change", function () { fillShape(); update(); });
     method.addEventListener("change", function () { fillPrecisions(); update(); });
-    root.addEventListener("input", update);
+    root.addEventListener("input", function (e) {
+      if (e.target !== preset && (SHAPE_FIELDS.indexOf(e.target.name) >= 0 ||
+          e.target.name === "qkv_bias" || e.target.name === "tied")) matchPreset();
+      update();
+    });
     root.addEventListener("change", update);
     fillShape();
     fillPrecisions();
