@@ -3,7 +3,7 @@
 Every "Reproduce" and "Fix" block on that page imports what it needs from
 here, so the two tabs of an item differ only in the line that breaks or
 fixes it. Two models: `tiny_peft` wraps the tiny Llama of `lora_ref.toy`
-(2 layers, hidden size 64, built from a config) with a PEFT LoRA adapter;
+(2 layers, d_model = 64, built from a config) with a PEFT LoRA adapter;
 `tutorial_models` loads the tutorial's committed base model and adapter
 (snippets/tutorial/assets/). Nothing is downloaded.
 """
