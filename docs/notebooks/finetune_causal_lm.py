@@ -429,7 +429,8 @@ for r in heldout_data[:4]:
 #   PEFT's default (α = 8). The paper picks α once and does not tune it,
 #   since with Adam tuning α is roughly tuning the learning rate (Hu et al.
 #   2021, section 4.1); we did the same: α fixed, learning rate chosen for
-#   it. If you change r, keep α (the update then shrinks like 1/r) or use
+#   it. If you change r, keep α (γ then falls like 1/r, the measured update
+#   like 1/√r) or use
 #   rsLoRA (`use_rslora=True`, γ = α/√r); the
 #   [Troubleshooting](../../troubleshooting/) page measures both.
 # - `lora_dropout`: dropout applied to the input of the LoRA branch only; the
@@ -788,13 +789,16 @@ print(demo.stdout)
 #     --adapter snippets/tutorial/assets/adapter --mode interactive
 # ```
 #
-# ## On a GPU: the 4-bit (QLoRA) path
+# ## The 4-bit (QLoRA) path
 #
-# With a CUDA GPU and the `bitsandbytes` package you can load the base model
-# in 4-bit NF4 and train LoRA on top of it. This cell is shown but **not executed**
-# here: it needs a CUDA GPU and bitsandbytes. Only the loading changes; the
-# data, `LoraConfig`, `Trainer` and evaluation above stay the same. NF4 itself
-# is explained in a later chapter.
+# You can load the base model in 4-bit NF4 and train LoRA on top of it. Only
+# the loading changes; the data, `LoraConfig`, `Trainer` and evaluation above
+# stay the same. The code below is the GPU form (bfloat16 compute,
+# `device_map="auto"`) and is shown, not executed, in this notebook.
+# bitsandbytes also runs it on a CPU (float32 compute, `device_map="cpu"`):
+# the chapter [QLoRA and NF4](../../qlora/#the-tutorial-in-4-bits-on-the-cpu)
+# runs this tutorial that way, explains NF4 and compares the result with the
+# 32-bit LoRA above.
 #
 # ```python
 # import torch
