@@ -17,8 +17,10 @@ MODELS = [
     "base (NF4 + double quant)",
     "base (NF4 + double quant) + QLoRA",
     "QLoRA merged into the NF4 base",
+    "QLoRA merged into the dequantized base",
     "QLoRA merged into the float32 base",
 ]
+DATA = ROOT / "docs" / "assets" / "data"
 
 
 def read(path: Path) -> list[dict]:
@@ -40,14 +42,26 @@ def test_qlora_fine_tune_runs_on_cpu_in_reduced_form(tmp_path):
     assert [r["model"] for r in rows] == MODELS
     by_name = {r["model"]: r for r in rows}
     assert by_name["base (NF4 + double quant) + QLoRA"]["steps"] == "2"
+    assert_items_match_rates(rows, read(train_qlora.items_path(out)), n=2)
     # the 4-bit base is much smaller than the float32 one
     small = float(by_name["base (NF4 + double quant)"]["weights (MB)"])
     assert small < 0.3 * float(by_name["base (float32)"]["weights (MB)"])
 
 
+def assert_items_match_rates(rows: list[dict], items: list[dict], n: int) -> None:
+    """The per-record outcomes: n records, one 0/1 column per model, whose
+    means are the success rates of the summary CSV."""
+    assert [int(r["record"]) for r in items] == list(range(n))
+    for row in rows:
+        hits = [int(r[row["model"]]) for r in items]
+        assert set(hits) <= {0, 1}
+        assert sum(hits) / n == pytest.approx(float(row["success rate"]), abs=1e-6)
+
+
 def test_committed_results_are_complete():
-    rows = read(ROOT / "docs" / "assets" / "data" / "qlora_tutorial.csv")
+    rows = read(DATA / "qlora_tutorial.csv")
     assert [r["model"] for r in rows] == MODELS
+    assert_items_match_rates(rows, read(DATA / "qlora_tutorial_items.csv"), n=80)
     by_name = {r["model"]: r for r in rows}
     for name in ("base (float32) + LoRA", "base (NF4 + double quant) + QLoRA"):
         assert by_name[name]["steps"] == "300"  # the tutorial's 12 epochs
