@@ -58,12 +58,27 @@ def assert_items_match_rates(rows: list[dict], items: list[dict], n: int) -> Non
         assert sum(hits) / n == pytest.approx(float(row["success rate"]), abs=1e-6)
 
 
-def test_committed_results_are_complete():
-    rows = read(DATA / "qlora_tutorial.csv")
+@pytest.mark.parametrize(
+    ("name", "seed"),
+    [("qlora_tutorial", 0), ("qlora_tutorial_seed1", 1), ("qlora_tutorial_seed2", 2)],
+)
+def test_committed_results_are_complete(name, seed):
+    rows = read(DATA / f"{name}.csv")
     assert [r["model"] for r in rows] == MODELS
-    assert_items_match_rates(rows, read(DATA / "qlora_tutorial_items.csv"), n=80)
+    assert {r["seed"] for r in rows} == {str(seed)}
+    assert_items_match_rates(rows, read(DATA / f"{name}_items.csv"), n=80)
     by_name = {r["model"]: r for r in rows}
-    for name in ("base (float32) + LoRA", "base (NF4 + double quant) + QLoRA"):
-        assert by_name[name]["steps"] == "300"  # the tutorial's 12 epochs
+    for model in ("base (float32) + LoRA", "base (NF4 + double quant) + QLoRA"):
+        assert by_name[model]["steps"] == "300"  # the tutorial's 12 epochs
     tuned = float(by_name["base (NF4 + double quant) + QLoRA"]["success rate"])
     assert tuned > float(by_name["base (NF4 + double quant)"]["success rate"])
+
+
+@pytest.mark.parametrize("name", ["qlora_tutorial", "qlora_tutorial_seed1",
+                                  "qlora_tutorial_seed2"])  # fmt: skip
+def test_merging_into_the_dequantized_base_keeps_every_answer(name):
+    """docs/qlora.md: merged into a float32 copy of the dequantized 4-bit base,
+    the adapter answers every record as the unmerged QLoRA model does."""
+    items = read(DATA / f"{name}_items.csv")
+    unmerged = [r["base (NF4 + double quant) + QLoRA"] for r in items]
+    assert [r["QLoRA merged into the dequantized base"] for r in items] == unmerged
