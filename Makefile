@@ -20,6 +20,10 @@ $(STAMP): pyproject.toml
 	# an unpinned torch would pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the pages' code imports `snippets` (figure, experiment and tutorial
+	# scripts with their committed data) from any directory: put this clone on
+	# the venv's path (a .pth file), without shipping snippets in the package
+	$(BIN)/python -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'peft_handbook_clone.pth').write_text(str(pathlib.Path.cwd()) + chr(10))"
 	touch $(STAMP)
 
 install: $(STAMP)

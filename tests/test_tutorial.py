@@ -12,6 +12,7 @@ tokenizer that covers it, data that the generator reproduces, and scripts
 whose `--help` (or a typo) touches no file.
 """
 
+import csv
 import json
 import os
 import re
@@ -266,3 +267,15 @@ def test_the_overview_page_quotes_the_notebooks_numbers():
     text = stdout_of(committed)
     count = int(printed_number(text, "' five'  token 328:"))
     assert f"` five` appears {count:,} times" in page
+
+
+def test_notebook_and_qlora_script_report_the_same_lora_result():
+    """docs/qlora.md says the notebook reproduces the script's 32-bit LoRA run."""
+    committed = nbformat.read(run_notebook.RENDERED, as_version=4)
+    rows = table_without_timing(run_notebook.markdown_outputs(committed)[0])
+    header, *models = rows
+    unmerged = next(r for r in models if "unmerged" in r[0])
+    notebook = dict(zip(header, unmerged, strict=True))
+    with (ROOT / "docs/assets/data/qlora_tutorial.csv").open() as f:
+        script = next(r for r in csv.DictReader(f) if r["model"].endswith("+ LoRA"))
+    assert float(notebook["success rate"]) == float(script["success rate"])
