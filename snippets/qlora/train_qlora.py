@@ -8,14 +8,19 @@ Loads the tutorial's base model (snippets/tutorial/assets/base) twice: in
 float32, and in 4-bit NF4 with double quantization through transformers'
 `BitsAndBytesConfig` (compute dtype float32, device_map="cpu"); trains the
 tutorial's LoRA (r = 16, alpha = 32, all seven projections) on each with the
-tutorial's data, template, Trainer settings and seed; and evaluates the four
-models (both bases, both fine-tunes) on the held-out records with the
-tutorial's metrics. Writes one CSV row per model (default
-docs/assets/data/qlora_tutorial.csv), read by docs/qlora.md.
+tutorial's data, template, Trainer settings and seed (--seed to change it);
+evaluates both bases and both fine-tunes on the held-out records with the
+tutorial's metrics; and deploys the QLoRA adapter three ways (merged into the
+NF4 base, into a float32 copy of the dequantized NF4 base, into the original
+float32 base) and evaluates those too. Writes one CSV row per model (default
+docs/assets/data/qlora_tutorial.csv) and, beside it (`_items` added to the
+name), each model's exact-match outcome (0 or 1) on every held-out record;
+both are read by docs/qlora.md.
 
 The tutorial is a notebook (docs/notebooks/finetune_causal_lm.py) that runs top
 to bottom and cannot be imported, so its template, tokenization, collation and
-evaluation are repeated here, unchanged.
+evaluation are repeated here, unchanged (except that `evaluate` also returns
+the per-record outcomes).
 """
 
 import argparse
@@ -58,14 +63,14 @@ def load_base(path, in_4bit: bool):
     return prepare_model_for_kbit_training(model)
 
 
-def add_lora(model):
+def add_lora(model, seed: int = 0):
     """The tutorial's LoraConfig: r = 16, alpha = 32, all seven projections."""
     config = LoraConfig(
         r=16, lora_alpha=32, lora_dropout=0.05, task_type="CAUSAL_LM",
         target_modules=["q_proj", "k_proj", "v_proj", "o_proj",
                         "gate_proj", "up_proj", "down_proj"],
     )  # fmt: skip
-    torch.manual_seed(0)  # A is initialised randomly (B starts at zero)
+    torch.manual_seed(seed)  # A is initialised randomly (B starts at zero)
     return get_peft_model(model, config)
 
 
@@ -78,11 +83,7 @@ from pathlib import Path
 
 import torch
 
-TEMPLATE = (
-    "### Instruction:\n{instruction}\n\n"
-    "### Input: {input}\n\n### Response:"
-)  # fmt: skip
-TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
+from snippets.tutorial import template  # the tutorial's one prompt template
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -91,9 +92,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def build_prompt(record: dict) -> str:
     """The prompt for one record: all the model sees before its answer."""
-    if record.get("input"):
-        return TEMPLATE.format(**record)
-    return TEMPLATE_NO_INPUT.format(**record)
+    return template.build_prompt(record["instruction"], record.get("input", ""))
 
 
 def tokenize(tokenizer, record: dict, max_length: int = 96) -> dict:
@@ -125,13 +124,13 @@ def collate(features: list[dict], pad_id: int) -> dict[str, torch.Tensor]:
 from transformers import Trainer, TrainingArguments
 
 
-def train(model, tokenizer, records: list[dict], output_dir, max_steps=-1):
+def train(model, tokenizer, records, output_dir, max_steps=-1, seed=0):
     """The tutorial's Trainer run: AdamW, lr 5e-3, 12 epochs, batches of 16."""
     args = TrainingArguments(
         output_dir=str(output_dir), per_device_train_batch_size=16,
         num_train_epochs=12, max_steps=max_steps, learning_rate=5e-3,
         warmup_steps=20, lr_scheduler_type="linear", logging_steps=5,
-        save_strategy="no", report_to="none", use_cpu=True, seed=0,
+        save_strategy="no", report_to="none", use_cpu=True, seed=seed,
         remove_unused_columns=False, disable_tqdm=True,
     )  # fmt: skip
     features = [tokenize(tokenizer, r) for r in records]
@@ -174,8 +173,9 @@ def answer(model, tokenizer, record: dict, max_new_tokens: int = 24) -> tuple:
     return tokenizer.decode(new).strip(), len(new), seconds
 
 
-def evaluate(model, tokenizer, records: list[dict]) -> dict[str, float]:
-    """The tutorial's metrics: exact-match success rate, similarity, ..."""
+def evaluate(model, tokenizer, records: list[dict]) -> dict:
+    """The tutorial's metrics: exact-match success rate, similarity, ...;
+    "hits" is the per-record exact-match outcome (not in the tutorial)."""
     model.eval()
     hits, sims, times, lens = [], [], [], []
     for r in records:
@@ -191,16 +191,38 @@ def evaluate(model, tokenizer, records: list[dict]) -> dict[str, float]:
         "mean similarity": statistics.mean(sims),
         "mean generation time (ms)": 1000 * statistics.mean(times),
         "mean output length (tokens)": statistics.mean(lens),
+        "hits": hits,
     }
 
 
 # --8<-- [end:evaluate]
 
 
-def run(max_steps: int, n_heldout: int | None, workdir: Path) -> list[dict]:
+def dequantized_base(qlora_model):
+    """The float32 base model with each 4-bit weight replaced by its
+    dequantized value: the weights the QLoRA model computes with, in 32 bits."""
+    import bitsandbytes as bnb
+
+    full = load_base(ASSETS / "base", in_4bit=False)
+    params = dict(full.named_parameters())
+    for name, module in qlora_model.named_modules():
+        if isinstance(module, bnb.nn.Linear4bit):
+            key = name.removeprefix("base_model.model.")
+            key = key.removesuffix(".base_layer") + ".weight"
+            W = bnb.functional.dequantize_4bit(
+                module.weight.data, module.weight.quant_state
+            )
+            with torch.no_grad():
+                params[key].copy_(W.reshape(params[key].shape))
+    return full
+
+
+def run(max_steps: int, n_heldout: int | None, workdir: Path, seed: int = 0):
     """Evaluate both bases, fine-tune each, evaluate again, then deploy the
-    QLoRA adapter two ways (merged into the 4-bit base; merged into the
-    original float32 base) and evaluate those; one row per model."""
+    QLoRA adapter three ways (merged into the 4-bit base; merged into a
+    float32 copy of the dequantized 4-bit base; merged into the original
+    float32 base) and evaluate those. Returns one row per model and the
+    per-record exact-match outcomes {model: [0 or 1, ...]}."""
     import transformers
     from peft import PeftModel
     from transformers import AutoTokenizer
@@ -211,33 +233,38 @@ def run(max_steps: int, n_heldout: int | None, workdir: Path) -> list[dict]:
     tokenizer = AutoTokenizer.from_pretrained(ASSETS / "base")
     train_data = read_jsonl(ASSETS / "data" / "train.jsonl")
     heldout = read_jsonl(ASSETS / "data" / "heldout.jsonl")[:n_heldout]
-    rows = []
+    rows, items = [], {}
 
     def measure(name: str, model, **extra) -> None:
         size = {"weights (MB)": model.get_memory_footprint() / 1e6}
-        rows.append({"model": name} | size | evaluate(model, tokenizer, heldout))
-        rows[-1] |= extra
+        metrics = evaluate(model, tokenizer, heldout)
+        items[name] = [int(h) for h in metrics.pop("hits")]
+        rows.append({"model": name, "seed": seed} | size | metrics | extra)
         print(rows[-1], flush=True)
 
     for in_4bit, name in ((False, "float32"), (True, "NF4 + double quant")):
         model = load_base(ASSETS / "base", in_4bit)
         measure(f"base ({name})", model)
-        peft_model = add_lora(model)
+        peft_model = add_lora(model, seed)
         start = time.perf_counter()
-        result = train(peft_model, tokenizer, train_data, workdir / name, max_steps)
+        result = train(peft_model, tokenizer, train_data, workdir / name,
+                       max_steps, seed)  # fmt: skip
         seconds = time.perf_counter() - start
         method = "QLoRA" if in_4bit else "LoRA"
         measure(f"base ({name}) + {method}", peft_model, steps=result.global_step,
                 **{"training loss": result.training_loss,
                    "training time (s)": seconds})  # fmt: skip
     # deploying the QLoRA adapter: merged into its 4-bit base (dequantize,
-    # add ΔW, requantize), or merged into the original float32 weights
+    # add ΔW, requantize), into a float32 copy of the dequantized 4-bit base,
+    # or into the original float32 weights
     peft_model.save_pretrained(workdir / "qlora-adapter")
+    dequantized = dequantized_base(peft_model)  # before the merge changes it
     measure("QLoRA merged into the NF4 base", peft_model.merge_and_unload())
-    full = load_base(ASSETS / "base", in_4bit=False)
-    full = PeftModel.from_pretrained(full, workdir / "qlora-adapter")
-    measure("QLoRA merged into the float32 base", full.merge_and_unload())
-    return rows
+    original = load_base(ASSETS / "base", in_4bit=False)
+    for base, name in ((dequantized, "dequantized"), (original, "float32")):
+        merged = PeftModel.from_pretrained(base, workdir / "qlora-adapter")
+        measure(f"QLoRA merged into the {name} base", merged.merge_and_unload())
+    return rows, items
 
 
 def write_csv(rows: list[dict], path: Path) -> None:
@@ -254,12 +281,20 @@ def write_csv(rows: list[dict], path: Path) -> None:
     shutil.move(f.name, path)
 
 
+def items_path(path: Path) -> Path:
+    """Where the per-record outcomes go: beside the CSV, "_items" added."""
+    return path.with_name(path.stem + "_items" + path.suffix)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=OUT, help="CSV to write")
     parser.add_argument("--max-steps", type=int, default=-1,
                         help="stop each fine-tune after this many steps "
                              "(default: the tutorial's 12 epochs)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of A's initialisation and of the Trainer "
+                             "(default 0, the tutorial's)")  # fmt: skip
     parser.add_argument(
         "--heldout",
         type=int,
@@ -269,7 +304,11 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     with tempfile.TemporaryDirectory() as workdir:
-        rows = run(args.max_steps, args.heldout, Path(workdir))
+        rows, items = run(args.max_steps, args.heldout, Path(workdir), args.seed)
+    n = len(next(iter(items.values())))
+    per_record = [{"record": i} | {m: v[i] for m, v in items.items()}
+                  for i in range(n)]  # fmt: skip
+    write_csv(per_record, items_path(args.out))
     write_csv(rows, args.out)
 
 
