@@ -14,7 +14,8 @@ applies the same update. A communication hook counts the bytes handed to
 each all-reduce. The loss is the mean over sequences of each sequence's mean
 token loss, so the average of N per-process losses is exactly the loss of
 one process on all N·b rows: N processes with batch b train the same adapter
-as one process with batch N·b (tests/test_ddp.py checks it).
+as one process with batch N·b (snippets/ddp/check_ddp.py checks the
+gradients in float64; tests/test_ddp.py runs it).
 
 With `--strategy fsdp` the model is sharded instead (FSDP2's
 `fully_shard`, ZeRO stage 3: each process keeps 1/N of every parameter and
