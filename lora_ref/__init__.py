@@ -50,6 +50,7 @@ from lora_ref.inject import (
     lora_state_dict,
     mark_only_lora_trainable,
     merge_lora,
+    replace_layer,
 )
 from lora_ref.lora import LoRALinear, check_lora_args, lora_scaling
 from lora_ref.lora_plus import create_loraplus_optimizer, loraplus_param_groups
@@ -145,6 +146,7 @@ __all__ = [
     "prepend_virtual_tokens",
     "quantize_nf4",
     "repeat_to_length",
+    "replace_layer",
     "sample_rank",
     "save_peft_adapter",
     "set_adapter_index",

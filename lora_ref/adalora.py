@@ -17,7 +17,7 @@ Layout (docs/notation.md): W0 is (d, k); P is (d, r) (PEFT's `lora_B`),
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 from lora_ref.lora import check_lora_args, unmerged_W0
 
 
@@ -110,8 +110,7 @@ def apply_adalora(
     for name in find_targets(model, target_modules):
         base = model.get_submodule(name)
         layers[name] = AdaLoRALinear(base, r=r, alpha=alpha, dropout=dropout)
-        layers[name].train(base.training)
-        model.set_submodule(name, layers[name])
+        replace_layer(model, name, layers[name])
     return layers
 
 

@@ -7,9 +7,11 @@ follow ZeRO (Rajbhandari et al. 2020, arXiv 1910.02054, section 3.1: 16 bytes
 per parameter for mixed-precision Adam), Korthikanti et al. 2022 (arXiv
 2205.05198, section 4.1, eq. 1: activations) and QLoRA (Dettmers et al. 2023,
 arXiv 2305.14314, section 3: NF4 and double quantization). Sharding across
-N_d data-parallel devices follows ZeRO section 5 (stages 1-3: optimizer state,
-then gradients, then weights split N_d ways); it is taught in "Training beyond
-one machine" (docs/distributed.md). All byte arithmetic is in integers.
+N_d data-parallel devices follows ZeRO (Rajbhandari et al. 2020, arXiv
+1910.02054, section 5 and Figure 1, the per-device formulas; stages 1-3:
+optimizer state, then gradients, then weights split N_d ways); it is taught
+in "Training beyond one machine" (docs/distributed.md). All byte arithmetic
+is in integers.
 """
 
 from dataclasses import dataclass
@@ -127,11 +129,14 @@ def finetune_memory(
     The bytes are per device. With `devices` N_d > 1 and a ZeRO stage, each
     device keeps 1/N_d of the sharded states (rounded up to whole bytes):
     stage 1 the optimizer state, stage 2 also the gradients, stage 3 also the
-    weights (ZeRO section 5; FSDP's FULL_SHARD is stage 3). For full
-    mixed-precision fine-tuning this is the paper's 4Ψ + KΨ/N_d,
+    weights (ZeRO section 5 and Figure 1; FSDP's FULL_SHARD is stage 3). For
+    full mixed-precision fine-tuning this is the paper's 4Ψ + KΨ/N_d,
     2Ψ + (2 + K)Ψ/N_d and (2 + 2 + K)Ψ/N_d with K = 12. With LoRA and QLoRA
     the same stages split the adapter's states and, at stage 3, the frozen
-    base too. Activations are not sharded: `batch` is each device's batch.
+    base too (for QLoRA this assumes FSDP-QLoRA, 4-bit weights stored in a
+    float dtype so FSDP can shard them; it also divides the quantization
+    constants, which FSDP-QLoRA keeps whole on every device). Activations
+    are not sharded: `batch` is each device's batch.
 
     Args:
         shape: the model's sizes.

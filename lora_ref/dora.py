@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 from lora_ref.lora import check_lora_args, lora_scaling, unmerged_W0
 
 
@@ -174,6 +174,5 @@ def apply_dora(
     for name in names:
         base = model.get_submodule(name)
         layer = DoRALinear(base, r, alpha, dropout, use_rslora)
-        layer.train(base.training)
-        model.set_submodule(name, layer)
+        replace_layer(model, name, layer)
     return model

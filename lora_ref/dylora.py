@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 from lora_ref.lora import LoRALinear, check_lora_args
 
 
@@ -138,8 +138,7 @@ def apply_dylora(
     for name in find_targets(model, target_modules):
         base = model.get_submodule(name)
         layers[name] = DyLoRALinear(base, r_max, alpha, dropout, r_min, frozen)
-        layers[name].train(base.training)
-        model.set_submodule(name, layers[name])
+        replace_layer(model, name, layers[name])
     return layers
 
 
@@ -169,6 +168,5 @@ def truncate_dylora(model: nn.Module, r: int) -> nn.Module:
         raise ValueError("the model has no DyLoRALinear layer to truncate")
     for name, layer in layers.items():
         lora = layer.truncated(r)
-        lora.train(layer.training)
-        model.set_submodule(name, lora)
+        replace_layer(model, name, lora)
     return model

@@ -14,7 +14,7 @@ scales its output, ℓ of shape (d,); a feed-forward target scales its input,
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 from lora_ref.lora import unmerged_W0
 
 
@@ -131,8 +131,7 @@ def apply_ia3(
     for name in names:
         base = model.get_submodule(name)
         layer = IA3Linear(base, feedforward=name in ff_names)
-        layer.train(base.training)
-        model.set_submodule(name, layer)
+        replace_layer(model, name, layer)
     mark_only_ia3_trainable(model)
     return model
 

@@ -102,7 +102,26 @@ def install_lora(
     """
     base = model.get_submodule(name)
     layer = LoRALinear(base, r=r, alpha=alpha, dropout=dropout, use_rslora=use_rslora)
-    layer.train(base.training)
+    return replace_layer(model, name, layer)
+
+
+def replace_layer(model: nn.Module, name: str, layer: nn.Module) -> nn.Module:
+    """Put `layer` where the module called `name` is, in that module's mode.
+
+    Every method of `lora_ref` installs its layers through this function
+    (LoRA via `install_lora`, and DoRA, VeRA, AdaLoRA, DyLoRA, IA³): the new
+    layer keeps the train/eval mode of the one it replaces, so an eval-mode
+    model stays in eval mode (its dropout off).
+
+    Args:
+        model: the model to change in place.
+        name: the qualified name of the module to replace.
+        layer: the module to put there (usually wrapping the old one).
+
+    Returns:
+        `layer`.
+    """
+    layer.train(model.get_submodule(name).training)
     model.set_submodule(name, layer)
     return layer
 

@@ -2,13 +2,16 @@
 
 Row i of a batch with adapter j(i) computes
 h_i = W0 x_i + b0 + γ_j B_j A_j x_i with j = j(i) (LoRA eq. 3, γ = α/r per
-adapter). The N adapters' factors are stacked into (N, r_max, k) and
-(N, d, r_max) tensors, zero-padded to the largest rank (zero rows of A meet
+adapter). The N adapters' factors are stacked into (N, r_stack, k) and
+(N, d, r_stack) tensors, zero-padded to the largest rank (zero rows of A meet
 zero columns of B and add nothing), and each row gathers its own pair: the
-batched gather-then-multiply of Punica's SGMV kernel (Chen et al. 2023,
-arXiv 2310.18547, "segmented gather matrix-vector multiplication") and of
-S-LoRA's custom kernels for heterogeneous batches (Sheng et al. 2023,
-arXiv 2311.03285), written with `torch.bmm` instead of a custom kernel.
+per-row scheme of the BGMV kernel ("batched gather matrix-vector
+multiplication", for decoding) in the repository of Punica (Chen et al.
+2023, arXiv 2310.18547), whose SGMV kernel instead multiplies each segment
+of consecutive rows that share an adapter; and of S-LoRA's MBGMV kernel
+for adapters of different ranks (Sheng et al. 2023, arXiv 2311.03285).
+Written with `torch.bmm` instead of a custom kernel; r_stack is the
+largest rank (docs/notation.md).
 Taught in "Many adapters, one base" (docs/many-adapters.md). The PEFT
 counterpart is `forward(..., adapter_names=[...])`, handled by
 `peft.tuners.lora.layer.LoraLayer._mixed_batch_forward` (peft 0.21.2), which
@@ -73,10 +76,10 @@ class MultiLoRALinear(nn.Module):
         self.base = base
         self.base.requires_grad_(False)
         factory = {"dtype": base.weight.dtype, "device": base.weight.device}
-        r_max = max(A_j.shape[0] for A_j in A)
-        # zero-padding to r_max: the extra rows of A meet zero columns of B
-        A_stack = torch.zeros(len(A), r_max, k, **factory)  # (N, r_max, k)
-        B_stack = torch.zeros(len(A), d, r_max, **factory)  # (N, d, r_max)
+        r_stack = max(A_j.shape[0] for A_j in A)
+        # zero-padding to r_stack: the extra rows of A meet zero columns of B
+        A_stack = torch.zeros(len(A), r_stack, k, **factory)  # (N, r_stack, k)
+        B_stack = torch.zeros(len(A), d, r_stack, **factory)  # (N, d, r_stack)
         for j, (A_j, B_j) in enumerate(zip(A, B, strict=True)):
             A_stack[j, : A_j.shape[0]] = A_j
             B_stack[j, :, : B_j.shape[1]] = B_j
@@ -96,12 +99,12 @@ class MultiLoRALinear(nn.Module):
             raise ValueError(f"adapter_index has {idx.numel()} rows, the batch {n}")
         h0 = self.base(x)  # (n, ..., d)
         # gather each row's factors, as S-LoRA's / Punica's batched kernels do
-        A = self.A[idx.clamp(min=0)]  # (n, r_max, k)
-        B = self.B[idx.clamp(min=0)]  # (n, d, r_max)
+        A = self.A[idx.clamp(min=0)]  # (n, r_stack, k)
+        B = self.B[idx.clamp(min=0)]  # (n, d, r_stack)
         gamma = torch.where(idx < 0, 0.0, self.scaling[idx.clamp(min=0)])  # (n,)
         xs = x.reshape(n, -1, k)  # (n, t, k), t = all positions of a row
         h_lora = torch.bmm(torch.bmm(xs, A.transpose(1, 2)), B.transpose(1, 2))
-        # (n, t, k) -> (n, t, r_max) -> (n, t, d)
+        # (n, t, k) -> (n, t, r_stack) -> (n, t, d)
         return h0 + (gamma.view(n, 1, 1) * h_lora).reshape(h0.shape)
 
 

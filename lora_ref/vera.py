@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 from lora_ref.lora import unmerged_W0
 
 
@@ -196,6 +196,5 @@ def apply_vera(
     for name in names:
         base = model.get_submodule(name)
         layer = VeRALinear(base, A, B, d_initial=d_initial, dropout=dropout)
-        layer.train(base.training)
-        model.set_submodule(name, layer)
+        replace_layer(model, name, layer)
     return model

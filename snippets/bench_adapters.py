@@ -2,24 +2,36 @@
 
 Run with `make bench` (or `python -m snippets.bench_adapters [--save]`). On the
 tutorial's base model with the four task adapters of
-snippets/many_adapters/assets (PEFT 0.21.2, float32, CPU), from one run with
-the contenders interleaved in rotating order, it prints min and median
-seconds and their ratios:
+snippets/many_adapters/assets (PEFT 0.21.2, float32, CPU) it times:
 
 - switching the active adapter: `set_adapter` (all adapters resident) vs
   loading the next one from disk (`load_adapter` + `set_adapter` +
   `delete_adapter`) vs a merged swap (`unmerge_adapter`, `set_adapter`,
   `merge_adapter`) vs `peft.utils.hotswap.hotswap_adapter` (copies the new
-  weights into the loaded adapter's tensors);
+  weights into the loaded adapter's tensors); ratios to `set_adapter`;
 - one forward pass of a batch whose rows are spread over the four adapters:
   PEFT's mixed batch (`adapter_names=[...]`) vs one sub-batch per adapter
   (`set_adapter` between them) vs merging each adapter into the base for its
-  sub-batch vs lora_ref's gathered mixed batch (`MultiLoRALinear`), at a few
-  batch sizes, against the base model alone;
+  sub-batch vs lora_ref's gathered mixed batch (`MultiLoRALinear`) vs the
+  base model alone, at a few batch sizes; ratios to the mixed batch;
 - resident parameter bytes with N = 0 ... 4 adapters loaded.
 
-With --save the report is also written to docs/assets/data/bench_adapters.txt
-(written to a temporary file, then moved into place).
+Method: the one of snippets/bench_lora.py, whose functions this script
+imports (docs/benchmarks.md explains it): every contender called once per
+round in a freshly shuffled order, one torch thread, each call timed by that
+thread's CPU time (time.thread_time), the wall clock beside it; a
+contender's time is the 10th percentile of its calls, and every ratio comes
+with a 95% bootstrap interval over rounds.
+
+Noise: each group has an A/A control, the same code timed twice
+(`set_adapter again`, a second resident model switching the same way;
+`base_only again`, a second copy of the base). Its p10 ratio must be within
+1.00 +- 3%; if one is not, the run says TOO NOISY, saves nothing and exits
+with status 1. The noise floor of a group is its control's |ratio - 1|; a
+contender is called faster or slower than the reference only when its whole
+95% interval lies beyond that floor (the verdict printed on its line). With
+--save the report replaces docs/assets/data/bench_adapters.txt once every
+A/A control has passed.
 """
 
 import argparse
@@ -27,49 +39,65 @@ import datetime
 import os
 import platform
 import statistics
-import tempfile
-import time
-from pathlib import Path
+import sys
+from collections.abc import Callable
 
-import peft
 import torch
-from peft import PeftModel
-from peft.utils.hotswap import hotswap_adapter
-from transformers import AutoModelForCausalLM
 
 from lora_ref.multi_adapter import adapter_index, load_peft_adapters, set_adapter_index
+from snippets.bench_lora import (
+    AA_TOLERANCE,
+    CLOCKS,
+    MIN_ROUNDS,
+    PERCENTILE,
+    add_timing_arguments,
+    parse_timing_args,
+    percentile,
+    ratio,
+    sample,
+)
+from snippets.common import DATA, ROOT, argument_parser, positive_int, write_text
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "snippets" / "tutorial" / "assets" / "base"
 ADAPTERS = ROOT / "snippets" / "many_adapters" / "assets"
 NAMES = ["zh", "en", "from_zh", "from_en"]
-OUT = ROOT / "docs" / "assets" / "data" / "bench_adapters.txt"
+OUT = DATA / "bench_adapters.txt"
 SEQ_LEN = 32
+SWITCHING = ("set_adapter", "hotswap_adapter", "merge_swap", "load_from_disk")
+FORWARD = (
+    "mixed_batch",
+    "sub_batches",
+    "merge_per_adapter",
+    "lora_ref_mixed",
+    "base_only",
+)
+AGAIN = " again"  # suffix of an A/A control: the reference's code timed twice
 
 
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
-
-
-def side_by_side(fns: dict, repeats: int) -> dict[str, list[float]]:
-    """Seconds of every run of each fn, interleaved in rotating order."""
-    names = list(fns)
-    for name in names:
-        fns[name]()  # warm-up
-    times = {name: [] for name in names}
-    for i in range(repeats):
-        for name in names[i % len(names) :] + names[: i % len(names)]:
-            times[name].append(timed(fns[name]))
-    return times
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; parsed before anything is loaded or timed."""
+    parser = argument_parser(__doc__)
+    parser.add_argument(
+        "--batches",
+        type=positive_int,
+        nargs="+",
+        default=[4, 16, 64],
+        help="batch sizes of the forward pass, each sampled on its own "
+        "(default 4 16 64)",
+    )
+    add_timing_arguments(parser, OUT, seconds=60.0)  # --seconds: per group
+    return parse_timing_args(parser, argv)
 
 
 def base() -> torch.nn.Module:
+    from transformers import AutoModelForCausalLM
+
     return AutoModelForCausalLM.from_pretrained(BASE).eval()
 
 
-def with_adapters(names: list[str]) -> PeftModel:
+def with_adapters(names: list[str]):
+    from peft import PeftModel
+
     model = PeftModel.from_pretrained(
         base(), ADAPTERS / names[0], adapter_name=names[0]
     )
@@ -82,129 +110,178 @@ def parameter_bytes(model: torch.nn.Module) -> int:
     return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
-def switching(repeats: int) -> dict[str, list[float]]:
-    """Seconds per switch to the next adapter, four ways."""
-    resident, merged, hot = with_adapters(NAMES), with_adapters(NAMES), None
+def switching() -> dict[str, Callable[[], None]]:
+    """One call = one switch to the next adapter, four ways (+ the A/A control)."""
+    from peft import PeftModel
+    from peft.utils.hotswap import hotswap_adapter
+
+    resident, again = with_adapters(NAMES), with_adapters(NAMES)
+    merged = with_adapters(NAMES)
     merged.merge_adapter()
     hot = PeftModel.from_pretrained(base(), ADAPTERS / NAMES[0]).eval()
     disk = PeftModel.from_pretrained(base(), ADAPTERS / NAMES[0], adapter_name="0")
     disk.eval()
-    turn = {"resident": 0, "merged": 0, "hot": 0, "disk": 0}
+    turn = dict.fromkeys(["resident", "again", "merged", "hot", "disk"], 0)
 
     def nxt(key: str) -> int:
         turn[key] += 1
         return turn[key]
 
-    def set_adapter():
-        resident.set_adapter(NAMES[nxt("resident") % 4])
+    def set_adapter(model, key: str) -> Callable[[], None]:
+        def run() -> None:
+            model.set_adapter(NAMES[nxt(key) % 4])
 
-    def merge_swap():
+        return run
+
+    def merge_swap() -> None:
         merged.unmerge_adapter()
         merged.set_adapter(NAMES[nxt("merged") % 4])
         merged.merge_adapter()
 
-    def hotswap():
+    def hotswap() -> None:
         path = ADAPTERS / NAMES[nxt("hot") % 4]
         hotswap_adapter(hot, str(path), adapter_name="default", torch_device="cpu")
 
-    def from_disk():
+    def from_disk() -> None:
         old, new = str(turn["disk"]), str(nxt("disk"))
         disk.load_adapter(ADAPTERS / NAMES[int(new) % 4], adapter_name=new)
         disk.set_adapter(new)
         disk.delete_adapter(old)
 
-    return side_by_side(
-        {
-            "set_adapter": set_adapter,
-            "hotswap_adapter": hotswap,
-            "merge_swap": merge_swap,
-            "load_from_disk": from_disk,
-        },
-        repeats,
-    )
+    return {
+        "set_adapter": set_adapter(resident, "resident"),
+        "hotswap_adapter": hotswap,
+        "merge_swap": merge_swap,
+        "load_from_disk": from_disk,
+        "set_adapter" + AGAIN: set_adapter(again, "again"),
+    }
 
 
-def throughput(n: int, repeats: int) -> dict[str, list[float]]:
-    """Seconds of one forward pass of n rows spread evenly over the adapters."""
+def forward(n: int) -> dict[str, Callable[[], None]]:
+    """One call = one forward pass of n rows spread evenly over the adapters."""
     g = torch.Generator().manual_seed(0)
     ids = torch.randint(3, 600, (n, SEQ_LEN), generator=g)
     rows = [NAMES[i % 4] for i in range(n)]
     groups = {a: [i for i, b in enumerate(rows) if b == a] for a in NAMES}
     groups = {a: idx for a, idx in groups.items() if idx}  # n < 4: some unused
-    model, plain = with_adapters(NAMES), base()
+    model, plain, plain_again = with_adapters(NAMES), base(), base()
     ours = load_peft_adapters(base(), [ADAPTERS / a for a in NAMES]).eval()
     set_adapter_index(ours, adapter_index(rows, NAMES))
 
     @torch.no_grad()
-    def mixed():
+    def mixed() -> None:
         model(input_ids=ids, adapter_names=rows)
 
     @torch.no_grad()
-    def sub_batches():
+    def sub_batches() -> None:
         for a, idx in groups.items():
             model.set_adapter(a)
             model(input_ids=ids[idx])
 
     @torch.no_grad()
-    def merge_each():
+    def merge_each() -> None:
         for a, idx in groups.items():
             model.set_adapter(a)
             model.merge_adapter()
             model(input_ids=ids[idx])
             model.unmerge_adapter()
 
-    @torch.no_grad()
-    def lora_ref_mixed():
-        ours(input_ids=ids)
+    def call(m: torch.nn.Module) -> Callable[[], None]:
+        @torch.no_grad()
+        def run() -> None:
+            m(input_ids=ids)
 
-    @torch.no_grad()
-    def base_only():
-        plain(input_ids=ids)
+        return run
 
-    return side_by_side(
-        {
-            "mixed_batch": mixed,
-            "sub_batches": sub_batches,
-            "merge_per_adapter": merge_each,
-            "lora_ref_mixed": lora_ref_mixed,
-            "base_only": base_only,
-        },
-        repeats,
-    )
+    return {
+        "mixed_batch": mixed,
+        "sub_batches": sub_batches,
+        "merge_per_adapter": merge_each,
+        "lora_ref_mixed": call(ours),
+        "base_only": call(plain),
+        "base_only" + AGAIN: call(plain_again),
+    }
 
 
-def summary(times: dict[str, list[float]], reference: str, unit: float) -> list[str]:
-    """One line per contender: min and median, and median ratio to `reference`."""
-    ref = statistics.median(times[reference])
-    lines = []
-    for name, t in times.items():
-        med = statistics.median(t)
+def verdict(s: dict[str, float], floor: float, reference: str) -> str:
+    """Where a ratio's 95% interval lies relative to 1 +- the noise floor."""
+    if s["low"] > 1 + floor:
+        return f"slower than {reference}"
+    if s["high"] < 1 - floor:
+        return f"faster than {reference}"
+    return f"not separated from {reference}"
+
+
+def group(
+    title: str,
+    by_clock: dict[str, dict[str, list[float]]],
+    clock: str,
+    reference: str,
+    control: str,
+) -> tuple[list[str], bool, dict[str, dict[str, float]]]:
+    """Report lines of one group, whether its A/A control passed, its ratios."""
+    primary = by_clock[clock]
+    other = by_clock["wall" if clock == "cpu" else "cpu"]
+    lines = [f"{title}: {len(primary[reference])} rounds"]
+    for name, samples in primary.items():
+        ms = [1000 * t for t in samples]
         lines.append(
-            f"  {name:18} min {min(t) * unit:9.3f}  median {med * unit:9.3f}  "
-            f"median/{reference} = {med / ref:6.2f}"
+            f"  time {name:22} p{PERCENTILE} {percentile(ms, PERCENTILE):8.2f} ms, "
+            f"min {min(ms):8.2f} ms, median {statistics.median(ms):8.2f} ms"
         )
+    stats = {}
+    twin = control.removesuffix(AGAIN)  # what the A/A control times again
+    for name in primary:
+        if name == reference:
+            continue
+        versus = twin if name == control else reference
+        stats[name] = ratio(primary[name], primary[versus])
+        stats[name]["other"] = percentile(other[name], PERCENTILE) / percentile(
+            other[versus], PERCENTILE
+        )
+    floor = abs(stats[control]["ratio"] - 1)
+    passed = floor <= AA_TOLERANCE
+    lines.append(
+        f"  {'ratio to ' + reference:28} p{PERCENTILE} [95% interval]     min  "
+        f"median  p{PERCENTILE} {'wall' if clock == 'cpu' else 'CPU'} clock"
+    )
+    for name, s in stats.items():
+        if name == control:
+            note = f"A/A vs {twin}, within 1.00 ± {AA_TOLERANCE:.0%}: " + (
+                "PASS" if passed else "FAIL"
+            )
+        else:
+            note = verdict(s, floor, reference)
+        lines.append(
+            f"  {name:28} {s['ratio']:6.3f} [{s['low']:.3f}, {s['high']:.3f}]  "
+            f"{s['min']:6.3f}  {s['median']:6.3f}  {s['other']:9.3f}   {note}"
+        )
+    lines.append(f"  noise floor (|A/A ratio - 1|): {floor:.3f}")
+    return lines, passed, stats
+
+
+def with_batch(summary: dict[int, dict[str, dict[str, float]]]) -> list[str]:
+    """Per contender: does its ratio to the mixed batch change from the smallest
+    to the largest batch by more than the two 95% intervals allow?"""
+    small, large = min(summary), max(summary)
+    lines = [f"ratio to mixed_batch from {small} rows to {large} rows (p{PERCENTILE}):"]
+    for name in FORWARD[1:]:
+        a, b = summary[small][name], summary[large][name]
+        if b["high"] < a["low"]:
+            change = "shrinks (the intervals do not overlap)"
+        elif b["low"] > a["high"]:
+            change = "grows (the intervals do not overlap)"
+        else:
+            change = "no clear change (the intervals overlap)"
+        lines.append(f"  {name:18} {a['ratio']:.3f} -> {b['ratio']:.3f}: {change}")
     return lines
 
 
-def report(switch_repeats: int, forward_repeats: int, batches: list[int]) -> str:
-    torch.manual_seed(0)
-    lines = [
-        f"# {datetime.date.today()}, torch {torch.__version__}, "
-        f"peft {peft.__version__}, "
-        f"{platform.machine()} CPU, {torch.get_num_threads()} threads, "
-        f"load average {os.getloadavg()[0]:.1f} (a shared machine: read ratios)",
-        "# tutorial base (4 layers, d_model 128) + 4 task adapters (r = 8, all "
-        "linear layers), float32; interleaved repeats in rotating order",
-        f"switch to the next adapter, ms ({switch_repeats} repeats):",
-    ]
-    lines += summary(switching(switch_repeats), "set_adapter", 1e3)
-    for n in batches:
-        lines.append(
-            f"forward of {n} rows x {SEQ_LEN} tokens over 4 adapters, ms "
-            f"({forward_repeats} repeats):"
-        )
-        lines += summary(throughput(n, forward_repeats), "mixed_batch", 1e3)
-    lines.append("resident parameter bytes with N adapters loaded:")
+def memory() -> list[str]:
+    """Resident parameter bytes with N = 0 ... 4 adapters loaded."""
+    from peft import PeftModel
+
+    lines = ["resident parameter bytes with N adapters loaded:"]
     model = base()
     base_bytes = parameter_bytes(model)
     lines.append(f"  N = 0: {base_bytes:,} bytes (the base)")
@@ -221,28 +298,82 @@ def report(switch_repeats: int, forward_repeats: int, batches: list[int]) -> str
             f"  N = {n}: {base_bytes + extra:,} bytes "
             f"(+{extra:,} = {extra / base_bytes:.1%} of the base)"
         )
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def main(argv: list[str] | None = None) -> str:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--save", action="store_true", help=f"also write {OUT.name}")
-    parser.add_argument("--repeats", type=int, default=20, help="timed runs each")
-    parser.add_argument(
-        "--batches", type=int, nargs="+", default=[4, 16, 64], help="batch sizes"
+def report(args: argparse.Namespace) -> tuple[str, bool]:
+    """Time every group; the report text and whether every A/A control passed."""
+    import peft
+
+    load_start = os.getloadavg()
+    torch.manual_seed(0)
+    times = sample(switching(), args.rounds, args.seconds, args.seed)
+    lines, ok, _ = group(
+        "switch to the next adapter",
+        times,
+        args.clock,
+        "set_adapter",
+        "set_adapter" + AGAIN,
     )
-    args = parser.parse_args(argv)
-    torch.set_num_threads(1)
-    text = report(args.repeats, max(3, args.repeats // 2), args.batches)
+    summary = {}
+    for n in args.batches:
+        times = sample(forward(n), args.rounds, args.seconds, args.seed)
+        more, passed, summary[n] = group(
+            f"forward of {n} rows x {SEQ_LEN} tokens over 4 adapters",
+            times,
+            args.clock,
+            "mixed_batch",
+            "base_only" + AGAIN,
+        )
+        lines += more
+        ok &= passed
+    if len(summary) > 1:
+        lines += with_batch(summary)
+    lines += memory()
+
+    def load(values: tuple[float, ...]) -> str:
+        return " ".join(f"{v:.1f}" for v in values)
+
+    head = [
+        f"# {datetime.date.today()}, torch {torch.__version__}, peft "
+        f"{peft.__version__}, {platform.machine()} CPU with {os.cpu_count()} "
+        f"cores, torch threads: {args.threads}",
+        f"# load average (1, 5, 15 min): {load(load_start)} at the start, "
+        f"{load(os.getloadavg())} at the end",
+        "# tutorial base (4 layers, d_model 128) + 4 task adapters (r = 8, all "
+        "linear layers), float32",
+        f"# per group: up to {args.rounds} rounds or {args.seconds:g} s (never "
+        f"fewer than {MIN_ROUNDS} rounds), every contender once per round, in "
+        "shuffled order",
+        f"# clock: {CLOCKS[args.clock]}; ratio = p{PERCENTILE}(contender) / "
+        f"p{PERCENTILE}(reference) [95% bootstrap interval over rounds]",
+        f"# A/A gate: '... again' (the reference's code timed twice) within "
+        f"1.00 ± {AA_TOLERANCE:.0%}; a verdict needs the whole interval beyond "
+        "1 ± the group's noise floor",
+    ]
+    return "\n".join(head + lines) + "\n", ok
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; return the exit status (0: the A/A controls passed)."""
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    text, controls_ok = report(args)
     print(text, end="")
+    if not controls_ok:
+        print(
+            "TOO NOISY: an A/A control (the same code timed twice) is outside "
+            f"1.00 ± {AA_TOLERANCE:.0%}, so the ratios above are not "
+            "measurements. Nothing saved; rerun on a quieter machine (or with "
+            "more --rounds).",
+            file=sys.stderr,
+        )
+        return 1
     if args.save:
-        with tempfile.NamedTemporaryFile(
-            "w", dir=OUT.parent, delete=False, suffix=".tmp"
-        ) as f:
-            f.write(text)
-        os.replace(f.name, OUT)
-    return text
+        write_text(OUT, text)
+        print(f"wrote {OUT}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -1,9 +1,13 @@
-"""Data-parallel LoRA on CPU (snippets/ddp/train_ddp.py), as docs/distributed.md says.
+"""Data-parallel LoRA on CPU (snippets/ddp/), as docs/distributed.md says.
 
-Two processes under `torchrun --nproc-per-node 2` (gloo) with batch b train
-the same adapter as one process with batch 2b; DDP all-reduces the adapter's
-gradients only; FSDP2 on CPU trains the same adapter holding half the
-parameters per process.
+One `torchrun --nproc-per-node 2` launch of snippets/ddp/check_ddp.py (gloo,
+float64) computes the first step's gradients of every trainable tensor:
+DDP's all-reduced gradients and FSDP2's reduce-scattered ones, each process
+on b rows, must equal one process's gradients on all 2b rows to 1e-12; a
+DDP that summed instead of averaging, and one whose loss is the token mean
+per process (the two processes have different answer-token counts), must
+not. The same launch records the bytes DDP's hook all-reduces (the adapter's
+gradients only) and FSDP's parameter bytes per process (half).
 """
 
 import json
@@ -16,87 +20,97 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from lora_ref.counts import parameter_counts
-from snippets.ddp import train_ddp
-from snippets.many_adapters.train_adapters import load_base
+from snippets.ddp import check_ddp, train_ddp
 
-pytestmark = pytest.mark.slow  # starts two training processes
+pytestmark = pytest.mark.slow  # starts two processes
 
 ROOT = Path(__file__).resolve().parents[1]
-B, STEPS = 2, 3
-# fp32 gradients summed in another order differ in the last bits; AdamW divides
-# by sqrt(v), which turns that into up to ~1% of one step (lr = 5e-3) for the
-# few entries whose gradient is nearly zero. Tolerances: 2% of a step.
-TOL = {"rtol": 1e-2, "atol": 1e-4}
-
-
-def torchrun(out: Path, *extra: str) -> dict:
-    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
-    command += ["--nproc-per-node", "2"]  # --standalone: a free port, no clash
-    command += ["-m", "snippets.ddp.train_ddp", "--out", str(out)]
-    command += ["--batch", str(B), "--steps", str(STEPS), *extra]
-    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
-    return json.loads((out / "stats.json").read_text())
+B = 2
+# float64 gradients of the same sum taken in another order: ~1e-15 apart
+TOL = {"rtol": 1e-12, "atol": 1e-12}
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("ddp")
-    assert "WORLD_SIZE" not in os.environ  # so main() below is one process
-    return {
-        "ddp": torchrun(tmp / "ddp", "--also-full"),
-        "fsdp": torchrun(tmp / "fsdp", "--strategy", "fsdp"),
-        "one_2b": train_ddp.main(["--out", str(tmp / "one_2b"), "--batch", str(2 * B)]),
-        "one_b": train_ddp.main(["--out", str(tmp / "one_b"), "--batch", str(B)]),
-        "dir": tmp,
-    }
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    env = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+    command += ["--nproc-per-node", "2"]  # --standalone: a free port, no clash
+    command += ["-m", "snippets.ddp.check_ddp", "--out", str(out), "--batch", str(B)]
+    subprocess.run(command, cwd=ROOT, env=env, check=True, capture_output=True)
+    flat = load_file(out / "gradients.safetensors")
+    grads = {}
+    for key, g in flat.items():
+        way, name = key.split("/", 1)
+        grads.setdefault(way, {})[name] = g
+    return grads, json.loads((out / "stats.json").read_text())
 
 
-def tensors(runs, name: str) -> dict[str, torch.Tensor]:
-    return load_file(runs["dir"] / name / "trainable.safetensors")
+def same(got: dict, want: dict) -> None:
+    assert got.keys() == want.keys()
+    for name in want:
+        torch.testing.assert_close(got[name], want[name], **TOL)
 
 
-def test_two_processes_with_batch_b_train_the_same_adapter_as_one_with_batch_2b(runs):
-    two, one = tensors(runs, "ddp"), tensors(runs, "one_2b")
-    assert two.keys() == one.keys() and len(one) == 2 * 7 * 4  # A, B x 7 x 4 layers
-    for name in one:
-        torch.testing.assert_close(two[name], one[name], **TOL)
-    # training moved B (it starts at zero) far beyond the tolerance
-    moved = max(one[n].abs().max().item() for n in one if "lora_B" in n)
-    assert moved > 50 * TOL["atol"]
+def test_the_gradients_are_float64_and_not_vacuous(run):
+    grads, _ = run
+    ref = grads["reference"]
+    assert len(ref) == 2 * 7 * 4  # A and B of 7 projections in 4 layers
+    assert all(g.dtype == torch.float64 for g in ref.values())
+    assert min(g.abs().max().item() for g in ref.values()) > 1e-3  # A's too
 
 
-def test_the_equivalence_check_can_fail_with_the_wrong_batch(runs):
-    two, one_b = tensors(runs, "ddp"), tensors(runs, "one_b")  # b rows, not 2b
+def test_ddp_with_batch_b_gives_the_gradient_of_one_process_with_batch_2b(run):
+    grads, _ = run
+    same(grads["ddp"], grads["reference"])
+
+
+def test_fsdp_with_batch_b_gives_the_gradient_of_one_process_with_batch_2b(run):
+    grads, _ = run
+    same(grads["fsdp"], grads["reference"])
+
+
+def test_the_check_fails_for_a_ddp_that_sums_instead_of_averaging(run):
+    grads, _ = run
     with pytest.raises(AssertionError):
-        for name in one_b:
-            torch.testing.assert_close(two[name], one_b[name], **TOL)
+        same(grads["sum"], grads["reference"])
 
 
-def test_ddp_all_reduces_only_the_adapters_gradients(runs):
-    stats = runs["ddp"]
-    trainable, total = parameter_counts(load_base()[1])
-    assert trainable == total  # a plain model: everything trainable
-    assert stats["allreduce_bytes_per_step"] == 4 * stats["trainable_parameters"]
-    assert stats["full_allreduce_bytes_per_step"] == 4 * total
-    assert (
-        stats["allreduce_bytes_per_step"] * 10 < stats["full_allreduce_bytes_per_step"]
-    )
+def test_the_check_fails_for_a_token_mean_loss_with_unequal_answer_lengths(run):
+    grads, stats = run
+    tokens = stats["answer_tokens_per_process"]
+    assert tokens[0] != tokens[1]
+    with pytest.raises(AssertionError):
+        same(grads["token_mean"], grads["reference_token_mean"])
 
 
-def test_fsdp_on_cpu_trains_the_same_adapter_holding_half_the_parameters(runs):
-    sharded, ddp = tensors(runs, "fsdp"), tensors(runs, "ddp")
-    for name in ddp:
-        torch.testing.assert_close(sharded[name], ddp[name], **TOL)
-    stats = runs["fsdp"]
+def test_ddp_all_reduces_only_the_adapters_gradients(run):
+    _, stats = run
+    size = stats["element_bytes"]
+    assert stats["allreduce_bytes_per_step"] == size * stats["trainable_parameters"]
+    assert stats["full_allreduce_bytes_per_step"] == size * stats["total_parameters"]
+    assert stats["trainable_parameters"] * 10 < stats["total_parameters"]
+
+
+def test_fsdp_holds_half_the_parameter_bytes_per_process(run):
+    _, stats = run
     half = stats["parameter_bytes_unsharded"] / 2
-    assert abs(stats["parameter_bytes_per_process"] - half) < 0.01 * half
+    assert abs(stats["fsdp_parameter_bytes_per_process"] - half) < 0.01 * half
 
 
-def test_script_help_and_bad_arguments_do_no_work(tmp_path, capsys):
+def test_the_training_script_runs_one_step_and_writes_its_files(tmp_path):
+    assert "WORLD_SIZE" not in os.environ  # so main() is one process
+    stats = train_ddp.main(["--out", str(tmp_path), "--batch", "2", "--steps", "1"])
+    assert stats["world_size"] == 1 and len(stats["rank0_losses"]) == 1
+    assert (tmp_path / "trainable.safetensors").exists()
+    assert (tmp_path / "adapter" / "adapter_config.json").exists()
+
+
+def test_scripts_help_and_bad_arguments_do_no_work(tmp_path):
     with pytest.raises(SystemExit):
         train_ddp.main(["--help"])
     with pytest.raises(SystemExit):
         train_ddp.main(["--out", str(tmp_path), "--strategy", "zero"])
+    with pytest.raises(SystemExit):
+        check_ddp.main(["--help"])
     assert not any(tmp_path.iterdir())

@@ -183,20 +183,33 @@ def test_train_adapters_help_and_typos_do_no_work(tmp_path):
 
 
 @pytest.mark.slow
-def test_bench_adapters_reports_every_contender_side_by_side():
+def test_bench_adapters_reports_every_contender_with_its_control(capsys):
     from snippets import bench_adapters
 
-    text = bench_adapters.main(["--repeats", "1", "--batches", "2"])
+    bench_adapters.main(["--rounds", "1", "--batches", "2"])  # too few to pass
+    text = capsys.readouterr().out
     for name in (
         "set_adapter",
         "hotswap_adapter",
         "merge_swap",
         "load_from_disk",
+        "set_adapter again",
         "mixed_batch",
         "sub_batches",
         "merge_per_adapter",
         "lora_ref_mixed",
         "base_only",
+        "base_only again",
+        "A/A vs base_only",
+        "95% interval",
         "N = 4: 4,737,024 bytes",
     ):
         assert name in text, name
+
+
+def test_bench_adapters_help_and_typos_do_no_work(capsys):
+    from snippets import bench_adapters
+
+    for argv in (["--help"], ["--sav"], ["--threads", "2"]):
+        with pytest.raises(SystemExit):
+            bench_adapters.main(argv)

@@ -14,7 +14,8 @@ applies the same update. A communication hook counts the bytes handed to
 each all-reduce. The loss is the mean over sequences of each sequence's mean
 token loss, so the average of N per-process losses is exactly the loss of
 one process on all N·b rows: N processes with batch b train the same adapter
-as one process with batch N·b (tests/test_ddp.py checks it).
+as one process with batch N·b (snippets/ddp/check_ddp.py checks the
+gradients in float64; tests/test_ddp.py runs it).
 
 With `--strategy fsdp` the model is sharded instead (FSDP2's
 `fully_shard`, ZeRO stage 3: each process keeps 1/N of every parameter and
@@ -76,6 +77,18 @@ def sequence_mean_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tens
     return (per_token.sum(dim=1) / counted).mean()
 
 
+def shuffled_rows() -> list[dict]:
+    """The training records of all tasks in the (seeded) order of the batches."""
+    rows = [r for task in TASKS.values() for r in records("train", task)]
+    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))
+    return [rows[i] for i in order.tolist()]
+
+
+def first_batch(n: int) -> list[dict]:
+    """The first global batch of n rows (process p of N gets its p-th slice)."""
+    return shuffled_rows()[:n]
+
+
 def local_bytes(model: nn.Module) -> int:
     """Bytes of parameters this process holds (its shards, under FSDP)."""
     total = 0
@@ -88,7 +101,10 @@ def local_bytes(model: nn.Module) -> int:
 def wrap(model: nn.Module, strategy: str, state: dict) -> nn.Module:
     """DDP with the counting hook, or FSDP2 (one unit per decoder layer)."""
     if strategy == "ddp":
-        model = DistributedDataParallel(model)  # broadcasts rank 0's weights
+        # the constructor broadcasts rank 0's parameters and buffers once; the
+        # only buffers here (rotary inv_freq) are constants, so no per-forward
+        # buffer broadcast (forward_sync_buffers=True, the default, would send them)
+        model = DistributedDataParallel(model, forward_sync_buffers=False)
         model.register_comm_hook(state, counting_allreduce)
         return model
     for layer in model.get_decoder().layers:
@@ -111,13 +127,12 @@ def train(args: argparse.Namespace, full: bool, steps: int, rank: int, world: in
         model = wrap(model, args.strategy, state)
     optimizer = torch.optim.AdamW(list(model.parameters()), lr=5e-3)
 
-    rows = [r for task in TASKS.values() for r in records("train", task)]
-    order = torch.randperm(len(rows), generator=torch.Generator().manual_seed(0))
+    rows = shuffled_rows()
     global_batch = world * args.batch
     losses = []
     for step in range(steps):
         start = step * global_batch + rank * args.batch  # this process's slice
-        mine = [rows[i] for i in order[start : start + args.batch].tolist()]
+        mine = rows[start : start + args.batch]
         batch = batch_of(tokenizer, mine)
         logits = model(
             input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]

@@ -24,6 +24,8 @@ import torch
 from peft import LoraConfig, get_peft_model
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from snippets.tutorial import template
+
 HERE = Path(__file__).resolve().parent
 TUTORIAL = HERE.parent / "tutorial" / "assets"
 BASE = TUTORIAL / "base"
@@ -36,8 +38,6 @@ TASKS = {
     "from_zh": "zh_to_digits",
     "from_en": "en_to_digits",
 }
-# the tutorial notebook's template (docs/notebooks/finetune_causal_lm.py)
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
 CONFIG = {
     "r": 8,
     "lora_alpha": 16,
@@ -58,7 +58,8 @@ def records(split: str, task: str) -> list[dict]:
 
 
 def prompt(record: dict) -> str:
-    return TEMPLATE.format(**record)
+    """The tutorial's prompt for one record (its one template)."""
+    return template.build_prompt(record["instruction"], record.get("input", ""))
 
 
 def load_base() -> tuple:
