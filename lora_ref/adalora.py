@@ -17,7 +17,7 @@ Layout (docs/notation.md): W0 is (d, k); P is (d, r) (PEFT's `lora_B`),
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
+from lora_ref.inject import wrap_targets
 from lora_ref.lora import (
     add_delta_,
     branch_dropout,
@@ -103,13 +103,11 @@ def apply_adalora(
     Returns the new layers by qualified name (the model is changed in place).
     """
     check_lora_args(r, alpha, dropout)
-    model.requires_grad_(False)
-    layers = {}
-    for name in find_targets(model, target_modules):
-        base = model.get_submodule(name)
-        layers[name] = AdaLoRALinear(base, r=r, alpha=alpha, dropout=dropout)
-        replace_layer(model, name, layers[name])
-    return layers
+    return wrap_targets(
+        model,
+        target_modules,
+        lambda base: AdaLoRALinear(base, r=r, alpha=alpha, dropout=dropout),
+    )
 
 
 def orthogonal_regularizer(layers: dict[str, AdaLoRALinear]) -> torch.Tensor:

@@ -16,7 +16,7 @@ one number per output feature. m has shape (d,).
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
+from lora_ref.inject import wrap_targets
 from lora_ref.lora import (
     branch_dropout,
     check_linear,
@@ -168,10 +168,10 @@ def apply_dora(
         ValueError: invalid r / alpha / dropout, or targets that match nothing.
     """
     check_lora_args(r, alpha, dropout)
-    names = find_targets(model, target_modules)
-    model.requires_grad_(False)  # the new A, B and m are created trainable
-    for name in names:
-        base = model.get_submodule(name)
-        layer = DoRALinear(base, r, alpha, dropout, use_rslora)
-        replace_layer(model, name, layer)
+    # the model is frozen first: the new A, B and m are created trainable
+    wrap_targets(
+        model,
+        target_modules,
+        lambda base: DoRALinear(base, r, alpha, dropout, use_rslora),
+    )
     return model

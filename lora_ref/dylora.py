@@ -17,7 +17,7 @@ import copy
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
+from lora_ref.inject import replace_layer, wrap_targets
 from lora_ref.lora import (
     LoRALinear,
     branch_dropout,
@@ -133,13 +133,11 @@ def apply_dylora(
 
     Returns the new layers by qualified name (the model is changed in place).
     """
-    model.requires_grad_(False)
-    layers = {}
-    for name in find_targets(model, target_modules):
-        base = model.get_submodule(name)
-        layers[name] = DyLoRALinear(base, r_max, alpha, dropout, r_min, frozen)
-        replace_layer(model, name, layers[name])
-    return layers
+    return wrap_targets(
+        model,
+        target_modules,
+        lambda base: DyLoRALinear(base, r_max, alpha, dropout, r_min, frozen),
+    )
 
 
 def sample_rank(

@@ -19,7 +19,7 @@ import math
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
+from lora_ref.inject import find_targets, wrap_targets
 from lora_ref.lora import (
     add_delta_,
     branch_dropout,
@@ -189,9 +189,9 @@ def apply_vera(
     d_max = max(s[0] for s in shapes)
     k_max = max(s[1] for s in shapes)
     A, B = vera_projections(r, d_max, k_max, prng_key)
-    model.requires_grad_(False)
-    for name in names:
-        base = model.get_submodule(name)
-        layer = VeRALinear(base, A, B, d_initial=d_initial, dropout=dropout)
-        replace_layer(model, name, layer)
+    wrap_targets(
+        model,
+        target_modules,
+        lambda base: VeRALinear(base, A, B, d_initial=d_initial, dropout=dropout),
+    )
     return model
