@@ -17,8 +17,15 @@ Layout (docs/notation.md): W0 is (d, k); P is (d, r) (PEFT's `lora_B`),
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
-from lora_ref.lora import check_lora_args, unmerged_W0
+from lora_ref.inject import wrap_targets
+from lora_ref.lora import (
+    add_delta_,
+    branch_dropout,
+    check_linear,
+    check_lora_args,
+    subtract_delta_,
+    unmerged_W0,
+)
 
 
 class AdaLoRALinear(nn.Module):
@@ -35,10 +42,7 @@ class AdaLoRALinear(nn.Module):
         self, base: nn.Linear, r: int = 12, alpha: float = 8, dropout: float = 0.0
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"AdaLoRALinear wraps an nn.Linear, got {type(base).__name__}"
-            )
+        check_linear(base, "AdaLoRALinear")
         check_lora_args(r, alpha, dropout)
         self.base = base
         self.base.requires_grad_(False)
@@ -53,7 +57,7 @@ class AdaLoRALinear(nn.Module):
         self.alpha = alpha
         # PEFT divides by ranknum + 1e-5 with ranknum = the initial r, forever
         self.scaling = alpha / (r + 1e-5)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.merged = False
 
     @property
@@ -78,19 +82,13 @@ class AdaLoRALinear(nn.Module):
         u = self.dropout(x) @ (self.Q * self.Lambda[:, None]).T  # (n, r)
         return h0 + (u @ self.P.T) * self.scaling  # (n, d)
 
-    @torch.no_grad()
     def merge(self) -> None:
         """Add ΔW into the base weight; merging twice does nothing."""
-        if not self.merged:
-            self.base.weight += self.delta_weight()
-            self.merged = True
+        add_delta_(self)
 
-    @torch.no_grad()
     def unmerge(self) -> None:
         """Subtract ΔW from the base weight again; a no-op when not merged."""
-        if self.merged:
-            self.base.weight -= self.delta_weight()
-            self.merged = False
+        subtract_delta_(self)
 
 
 def apply_adalora(
@@ -105,13 +103,11 @@ def apply_adalora(
     Returns the new layers by qualified name (the model is changed in place).
     """
     check_lora_args(r, alpha, dropout)
-    model.requires_grad_(False)
-    layers = {}
-    for name in find_targets(model, target_modules):
-        base = model.get_submodule(name)
-        layers[name] = AdaLoRALinear(base, r=r, alpha=alpha, dropout=dropout)
-        replace_layer(model, name, layers[name])
-    return layers
+    return wrap_targets(
+        model,
+        target_modules,
+        lambda base: AdaLoRALinear(base, r=r, alpha=alpha, dropout=dropout),
+    )
 
 
 def orthogonal_regularizer(layers: dict[str, AdaLoRALinear]) -> torch.Tensor:

@@ -13,13 +13,18 @@ its (k, d) weight is a norm over each row of ours: `torch.linalg.norm(W, dim=1)`
 one number per output feature. m has shape (d,).
 """
 
-import math
-
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
-from lora_ref.lora import check_lora_args, lora_scaling, unmerged_W0
+from lora_ref.inject import wrap_targets
+from lora_ref.lora import (
+    branch_dropout,
+    check_linear,
+    check_lora_args,
+    lora_factors,
+    lora_scaling,
+    unmerged_W0,
+)
 
 
 class DoRALinear(nn.Module):
@@ -53,25 +58,19 @@ class DoRALinear(nn.Module):
         detach_norm: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"DoRALinear wraps an nn.Linear, got {type(base).__name__}; "
-                "other layer types need their own DoRA layer"
-            )
+        check_linear(base, "DoRALinear")
         check_lora_args(r, alpha, dropout)
         self.base = base
         self.base.requires_grad_(False)  # W0 (and b0) stay frozen
         d, k = base.weight.shape
         factory = {"dtype": base.weight.dtype, "device": base.weight.device}
-        self.A = nn.Parameter(torch.empty(r, k, **factory))
-        self.B = nn.Parameter(torch.zeros(d, r, **factory))
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))  # as LoRALinear / PEFT
+        self.A, self.B = lora_factors(d, k, r, factory)  # as LoRALinear / PEFT
         self.r = r
         self.alpha = alpha
         self.use_rslora = use_rslora
         self.scaling = lora_scaling(r, alpha, use_rslora)
         self.dropout_p = float(dropout)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.detach_norm = detach_norm
         # m starts as ||W0|| per row (B = 0), so W' = W0 at step 0 (section 4.1)
         self.m = nn.Parameter(torch.linalg.norm(base.weight.detach(), dim=1))  # (d,)
@@ -169,10 +168,10 @@ def apply_dora(
         ValueError: invalid r / alpha / dropout, or targets that match nothing.
     """
     check_lora_args(r, alpha, dropout)
-    names = find_targets(model, target_modules)
-    model.requires_grad_(False)  # the new A, B and m are created trainable
-    for name in names:
-        base = model.get_submodule(name)
-        layer = DoRALinear(base, r, alpha, dropout, use_rslora)
-        replace_layer(model, name, layer)
+    # the model is frozen first: the new A, B and m are created trainable
+    wrap_targets(
+        model,
+        target_modules,
+        lambda base: DoRALinear(base, r, alpha, dropout, use_rslora),
+    )
     return model

@@ -13,13 +13,18 @@ Layout (docs/notation.md): W0 is (d, k), A is (r_max, k), B is (d, r_max).
 """
 
 import copy
-import math
 
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
-from lora_ref.lora import LoRALinear, check_lora_args
+from lora_ref.inject import replace_layer, wrap_targets
+from lora_ref.lora import (
+    LoRALinear,
+    branch_dropout,
+    check_linear,
+    check_lora_args,
+    lora_factors,
+)
 
 
 class DyLoRALinear(nn.Module):
@@ -45,10 +50,7 @@ class DyLoRALinear(nn.Module):
         frozen: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"DyLoRALinear wraps an nn.Linear, got {type(base).__name__}"
-            )
+        check_linear(base, "DyLoRALinear")
         check_lora_args(r_max, alpha, dropout)
         if isinstance(r_min, bool) or not isinstance(r_min, int):
             raise ValueError(f"r_min must be an integer, got {r_min!r}")
@@ -61,13 +63,11 @@ class DyLoRALinear(nn.Module):
         d, k = base.weight.shape
         factory = {"dtype": base.weight.dtype, "device": base.weight.device}
         # the LoRA initialisation, so every truncation starts as a LoRA would
-        self.A = nn.Parameter(torch.empty(r_max, k, **factory))
-        self.B = nn.Parameter(torch.zeros(d, r_max, **factory))
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.A, self.B = lora_factors(d, k, r_max, factory)
         self.r_min, self.r_max, self.alpha = r_min, r_max, alpha
         self.frozen = frozen
         self.dropout_p = float(dropout)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.r = r_max  # the rank forward uses; set_rank changes it
 
     @property
@@ -133,13 +133,11 @@ def apply_dylora(
 
     Returns the new layers by qualified name (the model is changed in place).
     """
-    model.requires_grad_(False)
-    layers = {}
-    for name in find_targets(model, target_modules):
-        base = model.get_submodule(name)
-        layers[name] = DyLoRALinear(base, r_max, alpha, dropout, r_min, frozen)
-        replace_layer(model, name, layers[name])
-    return layers
+    return wrap_targets(
+        model,
+        target_modules,
+        lambda base: DyLoRALinear(base, r_max, alpha, dropout, r_min, frozen),
+    )
 
 
 def sample_rank(

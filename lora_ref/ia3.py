@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from lora_ref.inject import find_targets, replace_layer
-from lora_ref.lora import unmerged_W0
+from lora_ref.lora import check_linear, unmerged_W0
 
 
 class IA3Linear(nn.Module):
@@ -34,8 +34,7 @@ class IA3Linear(nn.Module):
 
     def __init__(self, base: nn.Linear, feedforward: bool = False) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(f"IA3Linear wraps an nn.Linear, got {type(base).__name__}")
+        check_linear(base, "IA3Linear")
         self.base = base
         self.base.requires_grad_(False)  # W0 and b0 stay frozen
         self.feedforward = feedforward

@@ -4,6 +4,7 @@ Taught in "LoRA from scratch" (docs/lora-from-scratch.md). PEFT counterparts
 (peft 0.21.2): `get_peft_model` / `LoraModel._create_and_replace` for
 `apply_lora` and `install_lora`, `BaseTuner._mark_only_adapters_as_trainable` for
 `mark_only_lora_trainable`, and `LoraModel.merge_and_unload` for `merge_lora`.
+`replace_layer` and `wrap_targets` install the layers of the other methods.
 
 Target selection follows PEFT's `check_target_module_exists`: a list entry
 matches a module whose qualified name equals it or ends with "." + entry; a
@@ -11,6 +12,7 @@ single string is matched against the whole name as a regular expression.
 """
 
 import re
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -124,6 +126,38 @@ def replace_layer(model: nn.Module, name: str, layer: nn.Module) -> nn.Module:
     layer.train(model.get_submodule(name).training)
     model.set_submodule(name, layer)
     return layer
+
+
+def wrap_targets(
+    model: nn.Module,
+    target_modules: str | list[str] | tuple[str, ...],
+    wrap: Callable[[nn.Linear], nn.Module],
+) -> dict[str, nn.Module]:
+    """Replace each targeted `nn.Linear` by `wrap(it)`, after freezing the model.
+
+    The loop of `apply_dora`, `apply_vera`, `apply_adalora` and
+    `apply_dylora`: targets are found (and checked) before anything changes,
+    the whole model is frozen, and then each layer is built and installed
+    with `replace_layer`, so only the parameters the new layers create train.
+
+    Args:
+        model: the model to change in place.
+        target_modules: names or name suffixes (PEFT's list rules), or a regex.
+        wrap: builds the new layer around the old one.
+
+    Returns:
+        The new layers by qualified name, in module order.
+
+    Raises:
+        ValueError: targets that match nothing or are not `nn.Linear`, or
+            whatever `wrap` raises (on the first layer, before it is replaced).
+    """
+    names = find_targets(model, target_modules)
+    model.requires_grad_(False)
+    return {
+        name: replace_layer(model, name, wrap(model.get_submodule(name)))
+        for name in names
+    }
 
 
 def apply_lora(

@@ -57,6 +57,69 @@ def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
     return alpha / math.sqrt(r) if use_rslora else alpha / r
 
 
+def check_linear(base: nn.Module, owner: str) -> None:
+    """Raise `ValueError` unless `base` is an `nn.Linear`.
+
+    Args:
+        base: the module a layer of `lora_ref` is asked to wrap.
+        owner: the wrapping class's name, for the message.
+    """
+    if not isinstance(base, nn.Linear):
+        raise ValueError(
+            f"{owner} wraps an nn.Linear, got {type(base).__name__}; "
+            "other layer types need their own layer"
+        )
+
+
+def lora_factors(
+    d: int, k: int, r: int, factory: dict | None = None
+) -> tuple[nn.Parameter, nn.Parameter]:
+    """LoRA's initial factors: A (r, k) Kaiming-uniform, B (d, r) zero.
+
+    A is drawn with Kaiming-uniform, a = sqrt(5), i.e. U(-1/sqrt(k), 1/sqrt(k)),
+    as PEFT's default init (`LoraLayer.reset_lora_parameters`) and loralib do.
+    B = 0 makes the update B A exactly zero at step 0 (LoRA section 4.1).
+
+    Args:
+        d: out_features of the adapted layer.
+        k: in_features of the adapted layer.
+        r: the rank.
+        factory: `dtype` and `device` of the factors (torch's defaults if None).
+    """
+    factory = factory or {}
+    A = nn.Parameter(torch.empty(r, k, **factory))
+    B = nn.Parameter(torch.zeros(d, r, **factory))
+    nn.init.kaiming_uniform_(A, a=math.sqrt(5))
+    return A, B
+
+
+def branch_dropout(p: float) -> nn.Module:
+    """The dropout on an adapter branch's input: `nn.Dropout(p)`, or
+    `nn.Identity()` for p = 0 (as PEFT builds its `lora_dropout`)."""
+    return nn.Dropout(p) if p > 0 else nn.Identity()
+
+
+@torch.no_grad()
+def add_delta_(layer: nn.Module) -> None:
+    """Merge: `layer.base.weight += layer.delta_weight()`, once.
+
+    For a layer whose update is additive (W0 + ΔW): LoRA, VeRA, AdaLoRA. A
+    merged layer (`layer.merged`) is left alone, so ΔW is never added twice
+    (PEFT warns and skips in the same case).
+    """
+    if not layer.merged:
+        layer.base.weight += layer.delta_weight()
+        layer.merged = True
+
+
+@torch.no_grad()
+def subtract_delta_(layer: nn.Module) -> None:
+    """Unmerge: `layer.base.weight -= layer.delta_weight()`; a no-op unless merged."""
+    if layer.merged:
+        layer.base.weight -= layer.delta_weight()
+        layer.merged = False
+
+
 def unmerged_W0(weight: torch.Tensor, merged: bool) -> torch.Tensor:
     """The frozen pretrained weight W0 of an adapted layer, shape (d, k).
 
@@ -105,29 +168,20 @@ class LoRALinear(nn.Module):
         use_rslora: bool = False,
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"LoRALinear wraps an nn.Linear, got {type(base).__name__}; "
-                "other layer types need their own LoRA layer"
-            )
+        check_linear(base, "LoRALinear")
         check_lora_args(r, alpha, dropout)
         self.base = base
         self.base.requires_grad_(False)  # W0 (and b0) stay frozen
         d, k = base.weight.shape
         factory = {"dtype": base.weight.dtype, "device": base.weight.device}
-        self.A = nn.Parameter(torch.empty(r, k, **factory))
-        self.B = nn.Parameter(torch.zeros(d, r, **factory))
-        # A: Kaiming-uniform with a = sqrt(5), i.e. U(-1/sqrt(k), 1/sqrt(k)), as
-        # PEFT's default init (LoraLayer.reset_lora_parameters) and loralib do.
-        # B = 0 makes the update exactly zero at step 0 (LoRA section 4.1).
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.A, self.B = lora_factors(d, k, r, factory)  # B = 0: ΔW = 0 at step 0
         self.r = r
         self.alpha = alpha
         self.use_rslora = use_rslora
         self.scaling = lora_scaling(r, alpha, use_rslora)
         self.dropout_p = float(dropout)
         # dropout acts on the LoRA branch's input only; W0 sees the undropped x
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.merged = False
 
     @property
@@ -154,7 +208,6 @@ class LoRALinear(nn.Module):
         h_lora = self.dropout(x) @ self.A.T @ self.B.T  # (n, k) -> (n, r) -> (n, d)
         return h0 + self.scaling * h_lora
 
-    @torch.no_grad()
     def merge(self) -> None:
         """Add ΔW into the base weight, so forward is one plain matmul.
 
@@ -163,16 +216,11 @@ class LoRALinear(nn.Module):
         While merged, `base.weight` holds W0 + ΔW and `W0` raises: read
         `base.weight` for the merged weight, or `unmerge()` to get W0 back.
         """
-        if not self.merged:
-            self.base.weight += self.delta_weight()
-            self.merged = True
+        add_delta_(self)
 
-    @torch.no_grad()
     def unmerge(self) -> None:
         """Subtract ΔW from the base weight again; a no-op when not merged."""
-        if self.merged:
-            self.base.weight -= self.delta_weight()
-            self.merged = False
+        subtract_delta_(self)
 
     def extra_repr(self) -> str:
         d, k = self.base.weight.shape

@@ -13,12 +13,17 @@ Layout (docs/notation.md): W0 has shape (d, k) = (out_features, in_features);
 A has shape (r, k), B has shape (d, r).
 """
 
-import math
-
 import torch
 from torch import nn
 
-from lora_ref.lora import check_lora_args, lora_scaling, unmerged_W0
+from lora_ref.lora import (
+    branch_dropout,
+    check_linear,
+    check_lora_args,
+    lora_factors,
+    lora_scaling,
+    unmerged_W0,
+)
 from lora_ref.nf4 import dequantize_nf4, quantize_nf4
 
 
@@ -54,10 +59,7 @@ class QLoRALinear(nn.Module):
         compute_dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"QLoRALinear wraps an nn.Linear, got {type(base).__name__}"
-            )
+        check_linear(base, "QLoRALinear")
         check_lora_args(r, alpha, dropout)
         d, k = base.weight.shape
         packed, self.state = quantize_nf4(base.weight.detach(), blocksize, double_quant)
@@ -66,13 +68,10 @@ class QLoRALinear(nn.Module):
         self.register_buffer("b0", bias)  # frozen, like W0
         self.compute_dtype = compute_dtype
         # PEFT keeps the factors in float32: the base weight's dtype is uint8
-        self.A = nn.Parameter(torch.empty(r, k))
-        self.B = nn.Parameter(torch.zeros(d, r))
-        # same init as LoRALinear: Kaiming-uniform A (a = sqrt(5)), B = 0
-        nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
+        self.A, self.B = lora_factors(d, k, r)  # LoRALinear's init, B = 0
         self.r, self.alpha, self.use_rslora = r, alpha, use_rslora
         self.scaling = lora_scaling(r, alpha, use_rslora)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.merged = False
 
     def dequantized_weight(self) -> torch.Tensor:

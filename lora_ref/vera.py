@@ -19,8 +19,14 @@ import math
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets, replace_layer
-from lora_ref.lora import unmerged_W0
+from lora_ref.inject import find_targets, wrap_targets
+from lora_ref.lora import (
+    add_delta_,
+    branch_dropout,
+    check_linear,
+    subtract_delta_,
+    unmerged_W0,
+)
 
 
 def _kaiming_uniform(
@@ -84,10 +90,7 @@ class VeRALinear(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if not isinstance(base, nn.Linear):
-            raise ValueError(
-                f"VeRALinear wraps an nn.Linear, got {type(base).__name__}"
-            )
+        check_linear(base, "VeRALinear")
         d, k = base.weight.shape
         r = A.shape[0]
         if A.dim() != 2 or B.dim() != 2 or B.shape[1] != r:
@@ -115,7 +118,7 @@ class VeRALinear(nn.Module):
         self.lambda_d = nn.Parameter(torch.full((r,), float(d_initial), **factory))
         self.r = r
         self.dropout_p = float(dropout)
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.dropout = branch_dropout(dropout)
         self.merged = False
 
     @property
@@ -144,19 +147,13 @@ class VeRALinear(nn.Module):
         u = self.lambda_d * (self.dropout(x) @ A.T)  # (n, k) -> (n, r)
         return h0 + self.lambda_b * (u @ B.T)  # (n, r) -> (n, d)
 
-    @torch.no_grad()
     def merge(self) -> None:
         """Add ΔW into the base weight; merging twice does nothing."""
-        if not self.merged:
-            self.base.weight += self.delta_weight()
-            self.merged = True
+        add_delta_(self)
 
-    @torch.no_grad()
     def unmerge(self) -> None:
         """Subtract ΔW from the base weight again; a no-op when not merged."""
-        if self.merged:
-            self.base.weight -= self.delta_weight()
-            self.merged = False
+        subtract_delta_(self)
 
     def extra_repr(self) -> str:
         d, k = self.base.weight.shape
@@ -192,9 +189,9 @@ def apply_vera(
     d_max = max(s[0] for s in shapes)
     k_max = max(s[1] for s in shapes)
     A, B = vera_projections(r, d_max, k_max, prng_key)
-    model.requires_grad_(False)
-    for name in names:
-        base = model.get_submodule(name)
-        layer = VeRALinear(base, A, B, d_initial=d_initial, dropout=dropout)
-        replace_layer(model, name, layer)
+    wrap_targets(
+        model,
+        target_modules,
+        lambda base: VeRALinear(base, A, B, d_initial=d_initial, dropout=dropout),
+    )
     return model

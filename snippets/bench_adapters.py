@@ -38,7 +38,6 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import sys
 from collections.abc import Callable
 
@@ -50,13 +49,18 @@ from snippets.bench_lora import (
     CLOCKS,
     MIN_ROUNDS,
     PERCENTILE,
+    aa_passed,
     add_timing_arguments,
+    finish,
+    interval_change,
+    other_clock,
+    other_ratio,
     parse_timing_args,
-    percentile,
     ratio,
     sample,
+    time_line,
 )
-from snippets.common import DATA, ROOT, argument_parser, positive_int, write_text
+from snippets.common import DATA, ROOT, argument_parser, positive_int
 
 BASE = ROOT / "snippets" / "tutorial" / "assets" / "base"
 ADAPTERS = ROOT / "snippets" / "many_adapters" / "assets"
@@ -221,14 +225,9 @@ def group(
 ) -> tuple[list[str], bool, dict[str, dict[str, float]]]:
     """Report lines of one group, whether its A/A control passed, its ratios."""
     primary = by_clock[clock]
-    other = by_clock["wall" if clock == "cpu" else "cpu"]
+    other = by_clock[other_clock(clock)]
     lines = [f"{title}: {len(primary[reference])} rounds"]
-    for name, samples in primary.items():
-        ms = [1000 * t for t in samples]
-        lines.append(
-            f"  time {name:22} p{PERCENTILE} {percentile(ms, PERCENTILE):8.2f} ms, "
-            f"min {min(ms):8.2f} ms, median {statistics.median(ms):8.2f} ms"
-        )
+    lines += ["  " + time_line(n, t, 22, "8.2f") for n, t in primary.items()]
     stats = {}
     twin = control.removesuffix(AGAIN)  # what the A/A control times again
     for name in primary:
@@ -236,11 +235,9 @@ def group(
             continue
         versus = twin if name == control else reference
         stats[name] = ratio(primary[name], primary[versus])
-        stats[name]["other"] = percentile(other[name], PERCENTILE) / percentile(
-            other[versus], PERCENTILE
-        )
+        stats[name]["other"] = other_ratio(other, name, versus)
     floor = abs(stats[control]["ratio"] - 1)
-    passed = floor <= AA_TOLERANCE
+    passed = aa_passed(stats[control])
     lines.append(
         f"  {'ratio to ' + reference:28} p{PERCENTILE} [95% interval]     min  "
         f"median  p{PERCENTILE} {'wall' if clock == 'cpu' else 'CPU'} clock"
@@ -267,12 +264,7 @@ def with_batch(summary: dict[int, dict[str, dict[str, float]]]) -> list[str]:
     lines = [f"ratio to mixed_batch from {small} rows to {large} rows (p{PERCENTILE}):"]
     for name in FORWARD[1:]:
         a, b = summary[small][name], summary[large][name]
-        if b["high"] < a["low"]:
-            change = "shrinks (the intervals do not overlap)"
-        elif b["low"] > a["high"]:
-            change = "grows (the intervals do not overlap)"
-        else:
-            change = "no clear change (the intervals overlap)"
+        change = interval_change(a, b)
         lines.append(f"  {name:18} {a['ratio']:.3f} -> {b['ratio']:.3f}: {change}")
     return lines
 
@@ -359,20 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     text, controls_ok = report(args)
-    print(text, end="")
-    if not controls_ok:
-        print(
-            "TOO NOISY: an A/A control (the same code timed twice) is outside "
-            f"1.00 ± {AA_TOLERANCE:.0%}, so the ratios above are not "
-            "measurements. Nothing saved; rerun on a quieter machine (or with "
-            "more --rounds).",
-            file=sys.stderr,
-        )
-        return 1
-    if args.save:
-        write_text(OUT, text)
-        print(f"wrote {OUT}")
-    return 0
+    return finish(text, controls_ok, args.save, OUT)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ compares like with like:
   LoRA with the same dropout.
 
 Method: the same as snippets/bench_lora.py, built for a shared, noisy
-machine (its `sample`, `percentile` and `ratio` are reused). The contenders
-alternate sample by sample in a freshly shuffled order every round; each call
+machine (its options, `sample`, `ratio` and report lines are reused). The
+contenders alternate sample by sample in a freshly shuffled order every round;
+one torch thread (unless --clock wall --threads N); each call
 is timed by the CPU time of the timing thread (time.thread_time), which
 leaves out the time other processes held the core, with the wall-clock ratio
 printed beside it; each contender's time is a low percentile (p10) of its
@@ -31,7 +32,6 @@ import argparse
 import copy
 import datetime
 import platform
-import statistics
 import sys
 from collections.abc import Callable
 
@@ -42,19 +42,19 @@ from lora_ref import DoRALinear, LoRALinear
 from snippets.bench_lora import (
     AA_TOLERANCE,
     CLOCKS,
-    MIN_ROUNDS,
     PERCENTILE,
-    percentile,
+    aa_passed,
+    add_timing_arguments,
+    comparison_line,
+    finish,
+    other_clock,
+    other_ratio,
+    parse_timing_args,
     ratio,
     sample,
+    time_line,
 )
-from snippets.common import (
-    DATA,
-    argument_parser,
-    positive_float,
-    positive_int,
-    write_text,
-)
+from snippets.common import DATA, argument_parser, positive_int
 
 OUT = DATA / "bench_dora.txt"
 DROPOUT = 0.1
@@ -73,33 +73,11 @@ COMPARISONS = (  # (line name, ours, theirs, is an A/A control)
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line; parsed before anything is built or timed."""
     parser = argument_parser(__doc__)
-    parser.add_argument(
-        "--rounds",
-        type=positive_int,
-        default=40,
-        help="rounds of samples; each round times every contender once (default 40)",
-    )
-    parser.add_argument(
-        "--seconds",
-        type=positive_float,
-        default=150.0,
-        help=f"stop after this many seconds of sampling, but never before "
-        f"{MIN_ROUNDS} rounds (default 150)",
-    )
     parser.add_argument("--size", type=positive_int, default=2048, help="d = k")
     parser.add_argument("--tokens", type=positive_int, default=1024, help="n")
     parser.add_argument("--rank", type=positive_int, default=8, help="r")
-    parser.add_argument(
-        "--clock",
-        choices=list(CLOCKS),
-        default="cpu",
-        help="what the ratios use (default cpu; both clocks are printed)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the order")
-    parser.add_argument(
-        "--save", action="store_true", help=f"write the report to {OUT.name}"
-    )
-    return parser.parse_args(argv)
+    add_timing_arguments(parser, OUT, seconds=150.0, rounds=40)
+    return parse_timing_args(parser, argv)
 
 
 def contenders(args: argparse.Namespace) -> dict[str, Callable[[], None]]:
@@ -144,7 +122,7 @@ def report(
 ) -> tuple[str, bool]:
     """The report text, and whether the A/A control passed."""
     primary = times[args.clock]
-    other = times["wall" if args.clock == "cpu" else "cpu"]
+    other = times[other_clock(args.clock)]
     rounds = len(primary["lora_step"])
     lines = [
         f"# {datetime.date.today()}, torch {torch.__version__}, "
@@ -155,25 +133,14 @@ def report(
         f"# clock: {CLOCKS[args.clock]}; ratio = p{PERCENTILE}(first) / "
         f"p{PERCENTILE}(second) [95% bootstrap interval over rounds]",
     ]
-    for name, samples in primary.items():
-        ms = [1000 * t for t in samples]
-        lines.append(
-            f"time {name:17} p{PERCENTILE} {percentile(ms, PERCENTILE):7.1f} ms, "
-            f"min {min(ms):7.1f} ms, median {statistics.median(ms):7.1f} ms"
-        )
+    lines += [time_line(name, samples, 17) for name, samples in primary.items()]
     control_ok = True
     for name, first, second, control in COMPARISONS:
         s = ratio(primary[first], primary[second])
-        other_p = percentile(other[first], PERCENTILE)
-        other_p /= percentile(other[second], PERCENTILE)
-        lines.append(
-            f"{name} = {s['ratio']:.3f} [{s['low']:.3f}, {s['high']:.3f}]  "
-            f"(min {s['min']:.3f}, median {s['median']:.3f}; "
-            f"p{PERCENTILE} by the {'wall' if args.clock == 'cpu' else 'CPU'} "
-            f"clock {other_p:.3f})"
-        )
+        other_p = other_ratio(other, first, second)
+        lines.append(comparison_line(name, s, other_p, args.clock))
         if control:
-            ok = abs(s["ratio"] - 1) <= AA_TOLERANCE
+            ok = aa_passed(s)
             control_ok &= ok
             lines.append(
                 f"A/A control within 1.00 ± {AA_TOLERANCE:.0%}: "
@@ -185,22 +152,11 @@ def report(
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; return the exit status (0: the A/A control passed)."""
     args = parse_args(argv)
-    torch.set_num_threads(1)  # thread_time measures one thread
+    torch.set_num_threads(args.threads)  # 1 unless --clock wall
     times = sample(contenders(args), args.rounds, args.seconds, args.seed)
     text, control_ok = report(times, args)
-    print(text, end="")
-    if not control_ok:
-        print(
-            "TOO NOISY: the A/A control (the same code timed twice) is outside "
-            f"1.00 ± {AA_TOLERANCE:.0%}, so the ratios above are not measurements. "
-            "Nothing saved; rerun on a quieter machine (or with more --rounds).",
-            file=sys.stderr,
-        )
-        return 1
-    if args.save:
-        write_text(OUT, text)
-        print(f"wrote {OUT}")
-    return 0
+    control = "the A/A control (the same code timed twice)"
+    return finish(text, control_ok, args.save, OUT, control)
 
 
 if __name__ == "__main__":

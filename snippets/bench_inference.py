@@ -42,7 +42,6 @@ import copy
 import datetime
 import os
 import platform
-import statistics
 import sys
 from collections.abc import Callable
 
@@ -63,13 +62,18 @@ from snippets.bench_lora import (
     CLOCKS,
     MIN_ROUNDS,
     PERCENTILE,
+    aa_passed,
     add_timing_arguments,
+    finish,
+    interval_change,
+    other_clock,
+    other_ratio,
     parse_timing_args,
-    percentile,
     ratio,
     sample,
+    time_line,
 )
-from snippets.common import DATA, argument_parser, positive_int, write_text
+from snippets.common import DATA, argument_parser, positive_int
 
 OUT = DATA / "bench_inference.txt"
 SIZES = {
@@ -226,35 +230,27 @@ def report(
     load_start: tuple[float, ...] = (0.0, 0.0, 0.0),
 ) -> tuple[str, bool]:
     """The report text, and whether every A/A control passed."""
-    other_clock = "wall" if args.clock == "cpu" else "cpu"
     lines = header(args, load_start)
     controls_ok, summary = True, {}
     for n, by_clock in times.items():
-        primary, other = by_clock[args.clock], by_clock[other_clock]
+        primary, other = by_clock[args.clock], by_clock[other_clock(args.clock)]
         lines.append(f"batch {n}: {len(primary['base'])} rounds")
-        for name in NAMES:
-            ms = [1000 * t for t in primary[name]]
-            lines.append(
-                f"  time {name:14} p{PERCENTILE} {percentile(ms, PERCENTILE):8.1f} "
-                f"ms, min {min(ms):8.1f} ms, median {statistics.median(ms):8.1f} ms"
-            )
+        lines += ["  " + time_line(name, primary[name], 14, "8.1f") for name in NAMES]
         stats = {}
         for name in NAMES[1:]:
             stats[name] = ratio(primary[name], primary["base"])
-            stats[name]["other"] = percentile(other[name], PERCENTILE) / percentile(
-                other["base"], PERCENTILE
-            )
+            stats[name]["other"] = other_ratio(other, name, "base")
         floor = {
             key: max(abs(stats[c][key] - 1) for c in CONTROLS) for key in STATISTICS
         }
         lines.append(
             f"  {'ratio to base':16} p{PERCENTILE} [95% interval]        min  median"
-            f"  p{PERCENTILE} {other_clock} clock"
+            f"  p{PERCENTILE} {other_clock(args.clock)} clock"
         )
         for name in NAMES[1:]:
             s = stats[name]
             if name in CONTROLS:
-                ok = abs(s["ratio"] - 1) <= AA_TOLERANCE
+                ok = aa_passed(s)
                 controls_ok &= ok
                 note = f"A/A within 1.00 ± {AA_TOLERANCE:.0%}: " + (
                     "PASS" if ok else "FAIL"
@@ -284,12 +280,7 @@ def with_batch(summary: dict[int, dict[str, dict[str, float]]]) -> list[str]:
         if name in CONTROLS:
             continue
         a, b = summary[small][name], summary[large][name]
-        if b["high"] < a["low"]:
-            change = "shrinks (the intervals do not overlap)"
-        elif b["low"] > a["high"]:
-            change = "grows (the intervals do not overlap)"
-        else:
-            change = "no clear change (the intervals overlap)"
+        change = interval_change(a, b)
         lines.append(f"  {name:16} {a['ratio']:.3f} -> {b['ratio']:.3f}: {change}")
     return lines
 
@@ -300,20 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     load_start = os.getloadavg()
     text, controls_ok = report(measure(args), args, load_start)
-    print(text, end="")
-    if not controls_ok:
-        print(
-            "TOO NOISY: an A/A control (the base architecture timed again) is "
-            f"outside 1.00 ± {AA_TOLERANCE:.0%}, so the ratios above are not "
-            "measurements. Nothing saved; rerun on a quieter machine (or with "
-            "more --rounds).",
-            file=sys.stderr,
-        )
-        return 1
-    if args.save:
-        write_text(OUT, text)
-        print(f"wrote {OUT}")
-    return 0
+    control = "an A/A control (the base architecture timed again)"
+    return finish(text, controls_ok, args.save, OUT, control)
 
 
 if __name__ == "__main__":

@@ -79,16 +79,21 @@ class One(nn.Module):
 
 
 def add_timing_arguments(
-    parser: argparse.ArgumentParser, out: Path, seconds: float = 100.0
+    parser: argparse.ArgumentParser,
+    out: Path,
+    seconds: float = 100.0,
+    rounds: int = 60,
 ) -> None:
-    """The options of every benchmark built on `sample` (this one and
-    snippets/bench_inference.py): --rounds, --seconds, --threads, --clock,
-    --seed and --save (which writes `out`)."""
+    """The options of every benchmark built on `sample` (this one,
+    snippets/bench_dora.py, bench_inference.py and bench_adapters.py):
+    --rounds, --seconds, --threads, --clock, --seed and --save (which writes
+    `out`)."""
     parser.add_argument(
         "--rounds",
         type=positive_int,
-        default=60,
-        help="rounds of samples; each round times every contender once (default 60)",
+        default=rounds,
+        help="rounds of samples; each round times every contender once "
+        f"(default {rounds})",
     )
     parser.add_argument(
         "--seconds",
@@ -213,6 +218,92 @@ def ratio(ours: list[float], theirs: list[float], seed: int = 0) -> dict[str, fl
     }
 
 
+def other_clock(clock: str) -> str:
+    """The clock printed beside `clock`, the one the ratios use."""
+    return "wall" if clock == "cpu" else "cpu"
+
+
+def other_ratio(other: dict[str, list[float]], ours: str, theirs: str) -> float:
+    """The p10 ratio ours/theirs by the other clock's samples `other`."""
+    return percentile(other[ours], PERCENTILE) / percentile(other[theirs], PERCENTILE)
+
+
+def aa_passed(s: dict[str, float]) -> bool:
+    """Is an A/A control's ratio (from `ratio`) within 1.00 +- AA_TOLERANCE?"""
+    return abs(s["ratio"] - 1) <= AA_TOLERANCE
+
+
+def time_line(name: str, samples: list[float], width: int, spec: str = "7.1f") -> str:
+    """`time NAME p10 ... ms, min ... ms, median ... ms` for samples in seconds."""
+    ms = [1000 * t for t in samples]
+    p, low, mid = percentile(ms, PERCENTILE), min(ms), statistics.median(ms)
+    return (
+        f"time {name:{width}} p{PERCENTILE} {p:{spec}} ms, "
+        f"min {low:{spec}} ms, median {mid:{spec}} ms"
+    )
+
+
+def comparison_line(name: str, s: dict[str, float], other_p: float, clock: str) -> str:
+    """`NAME = ratio [low, high]  (min, median; p10 by the other clock)`.
+
+    Args:
+        name: what is compared, e.g. "lora_step ours/peft".
+        s: the statistics from `ratio`, by the clock `clock`.
+        other_p: the p10 ratio by the other clock (`other_ratio`).
+        clock: the clock of `s`, "cpu" or "wall".
+    """
+    return (
+        f"{name} = {s['ratio']:.3f} [{s['low']:.3f}, {s['high']:.3f}]  "
+        f"(min {s['min']:.3f}, median {s['median']:.3f}; "
+        f"p{PERCENTILE} by the {'wall' if clock == 'cpu' else 'CPU'} clock "
+        f"{other_p:.3f})"
+    )
+
+
+def interval_change(a: dict[str, float], b: dict[str, float]) -> str:
+    """How ratio `b` differs from ratio `a`; a change is called only where
+    their 95% intervals do not overlap."""
+    if b["high"] < a["low"]:
+        return "shrinks (the intervals do not overlap)"
+    if b["low"] > a["high"]:
+        return "grows (the intervals do not overlap)"
+    return "no clear change (the intervals overlap)"
+
+
+def finish(
+    text: str,
+    controls_ok: bool,
+    save: bool,
+    out: Path,
+    control: str = "an A/A control (the same code timed twice)",
+) -> int:
+    """Print the report, and save it to `out` if asked and the A/A controls passed.
+
+    Args:
+        text: the report.
+        controls_ok: whether every A/A control passed.
+        save: whether --save was given.
+        out: the report file.
+        control: what failed, for the TOO NOISY message.
+
+    Returns:
+        1 if a control failed (TOO NOISY on stderr, nothing saved), else 0.
+    """
+    print(text, end="")
+    if not controls_ok:
+        print(
+            f"TOO NOISY: {control} is outside 1.00 ± {AA_TOLERANCE:.0%}, so the "
+            "ratios above are not measurements. Nothing saved; rerun on a quieter "
+            "machine (or with more --rounds).",
+            file=sys.stderr,
+        )
+        return 1
+    if save:
+        write_text(out, text)
+        print(f"wrote {out}")
+    return 0
+
+
 def contenders() -> dict[str, Callable[[], None]]:
     """The six timed calls, all on the same weights and inputs."""
     torch.manual_seed(0)
@@ -290,7 +381,7 @@ def report(
     """The report text, whether the A/A controls passed, whether the targets did."""
     import peft
 
-    primary, other = times[clock], times["wall" if clock == "cpu" else "cpu"]
+    primary, other = times[clock], times[other_clock(clock)]
     rounds = len(primary["step ours"])
     lines = [
         f"# {datetime.date.today()}, torch {torch.__version__}, "
@@ -300,26 +391,14 @@ def report(
         f"# clock: {CLOCKS[clock]}; ratio = p{PERCENTILE}(ours) / "
         f"p{PERCENTILE}(theirs) [95% bootstrap interval over rounds]",
     ]
-    for name, samples in primary.items():
-        ms = [1000 * t for t in samples]
-        lines.append(
-            f"time {name:21} p{PERCENTILE} {percentile(ms, PERCENTILE):7.1f} ms, "
-            f"min {min(ms):7.1f} ms, median {statistics.median(ms):7.1f} ms"
-        )
+    lines += [time_line(name, samples, 21) for name, samples in primary.items()]
     controls_ok = targets_ok = True
     verdicts = []
     for name, ours, theirs, control in COMPARISONS:
         s = ratio(primary[ours], primary[theirs])
-        other_p = percentile(other[ours], PERCENTILE)
-        other_p /= percentile(other[theirs], PERCENTILE)
-        lines.append(
-            f"{name} = {s['ratio']:.3f} [{s['low']:.3f}, {s['high']:.3f}]  "
-            f"(min {s['min']:.3f}, median {s['median']:.3f}; "
-            f"p{PERCENTILE} by the {'wall' if clock == 'cpu' else 'CPU'} clock "
-            f"{other_p:.3f})"
-        )
+        lines.append(comparison_line(name, s, other_ratio(other, ours, theirs), clock))
         if control:
-            ok = abs(s["ratio"] - 1) <= AA_TOLERANCE
+            ok = aa_passed(s)
             controls_ok &= ok
             verdicts.append(
                 f"{name.removeprefix('control ')} within 1.00 ± "
@@ -342,19 +421,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     times = sample(contenders(), args.rounds, args.seconds, args.seed)
     text, controls_ok, targets_ok = report(times, args.clock, args.threads)
-    print(text, end="")
-    if not controls_ok:
-        print(
-            "TOO NOISY: an A/A control (the same code timed twice) is outside "
-            f"1.00 ± {AA_TOLERANCE:.0%}, so the ratios above are not measurements. "
-            "Nothing saved; rerun on a quieter machine (or with more --rounds).",
-            file=sys.stderr,
-        )
-        return 1
-    if args.save:
-        write_text(OUT, text)
-        print(f"wrote {OUT}")
-    return 0 if targets_ok else 1
+    status = finish(text, controls_ok, args.save, OUT)
+    return status or (0 if targets_ok else 1)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,9 @@ def test_help_and_bad_arguments_do_no_work(monkeypatch):
 def test_the_timing_machinery_is_bench_lora_s():
     assert bench_inference.sample is bench_lora.sample
     assert bench_inference.ratio is bench_lora.ratio
-    assert bench_inference.percentile is bench_lora.percentile
+    assert bench_inference.time_line is bench_lora.time_line
+    assert bench_inference.other_ratio is bench_lora.other_ratio
+    assert bench_inference.finish is bench_lora.finish
 
 
 def test_a_noisy_control_exits_non_zero_and_saves_nothing(run, capsys):
