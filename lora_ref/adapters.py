@@ -18,7 +18,7 @@ Layout: W_down is (m, d_model) and W_up is (d_model, m), PyTorch's (out, in).
 import torch
 from torch import nn
 
-from lora_ref.inject import find_targets
+from lora_ref.inject import find_targets, replace_layer
 
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 PLACEMENTS = ("houlsby", "pfeiffer")
@@ -142,7 +142,7 @@ def apply_adapters(
         d_model = base.weight.shape[0]
         adapter = BottleneckAdapter(d_model, bottleneck, activation, init_std)
         adapter.to(device=base.weight.device, dtype=base.weight.dtype)
-        model.set_submodule(name, AdaptedSublayer(base, adapter))
+        replace_layer(model, name, AdaptedSublayer(base, adapter))
     mark_only_adapters_trainable(model)
     return model
 

@@ -111,7 +111,7 @@ def replace_layer(model: nn.Module, name: str, layer: nn.Module) -> nn.Module:
     """Put `layer` where the module called `name` is, in that module's mode.
 
     Every method of `lora_ref` installs its layers through this function
-    (LoRA via `install_lora`, and DoRA, VeRA, AdaLoRA, DyLoRA, IA³): the new
+    (LoRA via `install_lora`, and DoRA, VeRA, AdaLoRA, DyLoRA, IA³, adapters): the new
     layer keeps the train/eval mode of the one it replaces, so an eval-mode
     model stays in eval mode (its dropout off).
 
