@@ -21,7 +21,7 @@ closest to it (overlong, mixed templates) are also trained with seeds 1 and 2
 much one run varies where the differences are small.
 
 Usage: python -m snippets.tutorial.data_quality [--out FILE] [--steps N]
-[--reuse CSV]. Each run takes 2 to 8 minutes on one CPU thread, depending on
+[--reuse CSV]. Each run took 1 to 8 minutes on one CPU thread, depending on
 the machine and its load (train_seconds in the CSV); twelve runs. --reuse
 keeps the rows of an earlier CSV that match a run (variant, seed, steps) and
 trains only the missing ones.

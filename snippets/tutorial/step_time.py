@@ -16,8 +16,8 @@ ratio to the reference with a 95% bootstrap interval over rounds.
 For docs/troubleshooting.md ("Slow training").
 
 Usage: python -m snippets.tutorial.step_time [--out FILE] [--rounds N]
-[--seconds S] [--seed N]. About 2-3 seconds of CPU per round; 20 rounds take
-one to three minutes, depending on the machine and its load.
+[--seconds S] [--seed N]. About 1.5 seconds of CPU per round; 20 rounds took
+four to five minutes on a loaded, shared two-core machine.
 """
 
 import argparse
