@@ -15,15 +15,20 @@ data, the first row. For docs/troubleshooting.md ("Data quality").
 - no label masking: the loss also covers the prompt tokens;
 - no eos: the answers are not followed by the end-of-sequence token.
 
-Every variant is trained once, with seed 0; the clean data is also trained
-with seeds 1 and 2 (LoRA initialisation, data order and dropout change), so
-the table shows how much one run varies.
+Every variant is trained with seed 0; the clean data and the two variants
+closest to it (overlong, mixed templates) are also trained with seeds 1 and 2
+(LoRA initialisation, data order and dropout change), so the table shows how
+much one run varies where the differences are small.
 
 Usage: python -m snippets.tutorial.data_quality [--out FILE] [--steps N]
-(about 1.5 minutes per run on one CPU thread; eight runs).
+[--reuse CSV]. Each run took 1 to 8 minutes on one CPU thread, depending on
+the machine and its load (train_seconds in the CSV); twelve runs. --reuse
+keeps the rows of an earlier CSV that match a run (variant, seed, steps) and
+trains only the missing ones.
 """
 
 import argparse
+import csv
 import random
 import tempfile
 import time
@@ -93,16 +98,30 @@ def deduplicate(records: list[dict[str, str]]) -> list[dict[str, str]]:
     return list({training_text(r): r for r in records}.values())
 
 
-def measure(steps: int, spread_seeds: list[int]) -> list[dict]:
+SPREAD = (
+    "clean (the fix for every row below)",
+    "overlong: 100 records > 96 tokens",
+    "mixed templates: every other record",
+)
+
+
+def measure(
+    steps: int, spread_seeds: list[int], reuse: list[dict] | None = None
+) -> list[dict]:
     torch.set_num_threads(1)
     train = ft.read_jsonl(ft.ASSETS / "data" / "train.jsonl")
     heldout = ft.read_jsonl(ft.ASSETS / "data" / "heldout.jsonl")
     tokenizer, _ = ft.load_base()
     named = variants(train, tokenizer)
-    clean = next(iter(named))
-    runs = [(name, 0) for name in named] + [(clean, s) for s in spread_seeds]
+    runs = [(name, 0) for name in named] + [
+        (name, s) for name in SPREAD for s in spread_seeds
+    ]
+    done = {(r["variant"], int(r["seed"])): r for r in reuse or []}
     rows = []
     for name, seed in runs:
+        if (name, seed) in done:
+            rows.append(done[(name, seed)])
+            continue
         features = named[name]
         _, base = ft.load_base()
         start = time.perf_counter()
@@ -136,10 +155,19 @@ def main(argv: list[str] | None = None) -> None:
         type=int,
         nargs="*",
         default=[1, 2],
-        help="more seeds for the clean data (default: 1 2)",
+        help="more seeds for the clean, overlong and mixed data (default: 1 2)",
+    )
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="earlier CSV (same --steps) whose matching rows are kept",
     )
     args = parser.parse_args(argv)
-    rows = measure(args.steps, args.spread_seeds)
+    reuse = None
+    if args.reuse is not None:
+        with args.reuse.open(newline="") as f:
+            reuse = list(csv.DictReader(f))
+    rows = measure(args.steps, args.spread_seeds, reuse)
     with tempfile.TemporaryDirectory() as tmp:
         path = save_csv(rows, args.out.stem, Path(tmp))
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,10 @@
 
 `docs/notebooks/finetune_causal_lm.py` (jupytext percent format) is the only
 source. It is read with jupytext, executed with nbclient in a fresh kernel
-(errors stop the run: `allow_errors=False`) from the repository root, and
-returned as an executed notebook. `build_all.py` writes that notebook to
+(errors stop the run: `allow_errors=False`) in the notebook's own folder,
+docs/notebooks/, as Jupyter starts a kernel, with the repository root added
+to PYTHONPATH (how docs/finetune-causal-lm.md tells readers to start
+Jupyter), and returned as an executed notebook. `build_all.py` writes that notebook to
 `docs/notebooks/finetune_causal_lm.ipynb`, which the site renders without
 executing anything; `tests/test_tutorial.py` executes it again and compares.
 
@@ -51,7 +53,8 @@ def execute(
             timeout=timeout,
             kernel_name="python3",
             allow_errors=False,
-            resources={"metadata": {"path": str(ROOT)}},  # cwd: repository root
+            # cwd: the notebook's folder, where Jupyter starts its kernel
+            resources={"metadata": {"path": str(SOURCE.parent)}},
         )
         client.execute()
     finally:
