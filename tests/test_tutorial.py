@@ -318,7 +318,7 @@ def test_the_overview_page_quotes_the_notebooks_numbers():
 def test_notebook_and_qlora_script_report_the_same_lora_result():
     """docs/qlora.md says the notebook reproduces the script's 32-bit LoRA run."""
     committed = nbformat.read(run_notebook.RENDERED, as_version=4)
-    rows = table_without_timing(run_notebook.markdown_outputs(committed)[0])
+    rows = table_rows(run_notebook.markdown_outputs(committed)[0])
     header, *models = rows
     unmerged = next(r for r in models if "unmerged" in r[0])
     notebook = dict(zip(header, unmerged, strict=True))
