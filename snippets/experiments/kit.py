@@ -178,7 +178,7 @@ def train(config: RunConfig, encoder: nn.Module, data: dict) -> tuple:
         if i == 1:  # step 0 allocated AdamW's moments; measure, don't time
             states = [t for s in opt.state.values() for t in s.values()]
             before = live_bytes(list(model.parameters()) + states)
-            peak = before + peak_allocated(lambda: step(idx))
+            peak = before + peak_allocated(lambda idx=idx: step(idx))
             continue
         start = time.perf_counter()
         step(idx)

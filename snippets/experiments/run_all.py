@@ -323,7 +323,8 @@ def alignment_rows(
         d, k = W0.shape
         U_dw = top_singular_vectors(delta_W, top)  # one SVD each, sliced per r
         V_dw = top_singular_vectors(delta_W, top, "right")
-        U_w0, V_w0 = top_singular_vectors(W0, top), top_singular_vectors(W0, top, "right")
+        U_w0 = top_singular_vectors(W0, top)
+        V_w0 = top_singular_vectors(W0, top, "right")
         for r in ranks:
             q_u = torch.linalg.qr(
                 torch.randn(d, r, generator=generator, dtype=torch.float64)

@@ -213,8 +213,9 @@ def write_tables(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argument_parser(__doc__)
-    parser.add_argument("--out", type=Path, default=EXPERIMENTS,
-                        help="the kit's folder (default: its committed data)")  # fmt: skip
+    parser.add_argument(
+        "--out", type=Path, default=EXPERIMENTS, help="the kit's folder"
+    )
     args = parser.parse_args(argv)
     write_tables(args.out)
 
