@@ -60,7 +60,7 @@ from pathlib import Path
 
 import torch
 
-from lora_ref import lora_layers, parameter_counts
+from lora_ref import lora_layers, lora_scaling, parameter_counts
 from lora_ref.lora import LoRALinear
 from lora_ref.spectra import (
     eckart_young_error,
@@ -104,24 +104,26 @@ def lora(name: str, targets: tuple, r: int, lrs: tuple, **kw) -> Setting:
     return Setting(name, "lora", lrs, targets, r, kw.pop("alpha", 8), **kw)
 
 
-# Learning-rate grids: with alpha fixed, the size of a LoRA step in ΔW grows
-# like lr * scaling * sqrt(r) (the argument of rsLoRA, Kalajdzievski 2023), so
-# each grid is three half-decades centred near 1e-2 * sqrt(r / 8) * 1 / (the
-# setting's scaling relative to alpha / r); full fine-tuning spans 1e-5 (too
-# small to learn in 60 steps) to 1e-3 (diverges).
+# Learning-rate grids (three half-decades per LoRA setting; a pilot at r = 8
+# found 3e-3 too slow and 3e-2 divergent), and four for full fine-tuning, from
+# too small to learn in the budget (3e-5) to divergent (1e-3).
 FULL_SETTINGS = (
     Setting("head_only", "head", (1e-3,)),
-    Setting("full", "full", (1e-5, 3e-5, 1e-4, 3e-4, 1e-3)),
+    Setting("full", "full", (3e-5, 1e-4, 3e-4, 1e-3)),
     lora("qv_r1", QV, 1, (3e-3, 1e-2, 3e-2)),
-    lora("qv_r4", QV, 4, (3e-3, 1e-2, 3e-2)),
     lora("qv_r8", QV, 8, (3e-3, 1e-2, 3e-2)),
     lora("qv_r64", QV, 64, (3e-3, 1e-2, 3e-2)),
     # equal budget with qv_r8 (73,728 trainable), as in LoRA Table 5
     lora("qkvo_r4", QKVO, 4, (3e-3, 1e-2, 3e-2)),
     lora("all_r2", ALL_LINEAR, 2, (1e-3, 3e-3, 1e-2)),
-    # alpha rules at r = 64: alpha = 2r (scaling 2), rsLoRA (8 / sqrt(64) = 1)
-    lora("qv_r64_a2r", QV, 64, (3e-4, 1e-3, 3e-3), alpha=128),
-    lora("qv_r64_rs", QV, 64, (3e-4, 1e-3, 3e-3), use_rslora=True),
+)
+# alpha rules at r = 64, run in phase 2 at the learning rate that keeps
+# lr * scaling equal to qv_r64's validated choice (Hu et al. 2021, section 4.1:
+# with Adam, tuning alpha is roughly tuning the learning rate): alpha = 2r
+# (scaling 2) and rsLoRA (scaling 8 / sqrt(64) = 1), against alpha / r = 1/8.
+ALPHA_RULES = (
+    lora("qv_r64_a2r", QV, 64, (), alpha=128),
+    lora("qv_r64_rs", QV, 64, (), use_rslora=True),
 )
 QUICK_SETTINGS = (
     Setting("head_only", "head", (1e-3,)),
@@ -130,14 +132,14 @@ QUICK_SETTINGS = (
     lora("qv_r64", QV, 64, (3e-2,)),
 )
 FULL = {
-    "n_train": 500, "n_val": 100, "n_test": 200, "n_generic": 60,
-    "steps": 60, "batch": 8, "seeds": (0, 1, 2), "sizes": (50, 100, 200, 400),
-    "settings": FULL_SETTINGS,
+    "n_train": 500, "n_val": 100, "n_test": 200, "n_generic": 50,
+    "steps": 48, "batch": 8, "seeds": (0, 1, 2), "sizes": (50, 100, 200),
+    "settings": FULL_SETTINGS, "alpha_rules": ALPHA_RULES,
 }  # fmt: skip
 QUICK = {
     "n_train": 40, "n_val": 16, "n_test": 24, "n_generic": 10,
     "steps": 3, "batch": 4, "seeds": (0, 1), "sizes": (8,),
-    "settings": QUICK_SETTINGS,
+    "settings": QUICK_SETTINGS, "alpha_rules": ALPHA_RULES,
 }  # fmt: skip
 SIZE_SETTINGS = ("full", "qv_r8")  # the data-size ablation's two methods
 KEEP = ("full", "qv_r8", "qv_r64")  # runs whose weights the analyses need
@@ -158,12 +160,25 @@ def plan(cfg: dict) -> list[kit.RunConfig]:
     return runs
 
 
-def plan_sizes(cfg: dict, chosen: dict[str, float]) -> list[kit.RunConfig]:
-    """Phase 2: the data-size ablation, at the learning rates validation chose."""
+def plan_phase2(cfg: dict, chosen: dict[str, float]) -> list[kit.RunConfig]:
+    """Phase 2, at the learning rates validation chose: the data-size ablation,
+    and the alpha rules at r = 64 with lr * scaling held at qv_r64's choice."""
     runs = []
     for base in plan(cfg):
         if base.name in SIZE_SETTINGS and base.lr == chosen[base.name]:
             runs += [replace(base, n_examples=n) for n in cfg["sizes"]]
+    base_scaling = lora_scaling(64, 8)
+    for s in cfg["alpha_rules"]:
+        lr = r6(
+            chosen["qv_r64"] * base_scaling / lora_scaling(s.r, s.alpha, s.use_rslora)
+        )
+        for seed in cfg["seeds"]:
+            runs.append(
+                kit.RunConfig(s.name, s.method, s.targets, s.r, s.alpha,
+                              s.use_rslora, lr=lr, steps=cfg["steps"],
+                              batch=cfg["batch"], seed=seed,
+                              n_classes=data.N_CLASSES)
+            )  # fmt: skip
     return runs
 
 
@@ -438,17 +453,22 @@ def run(out: Path, quick: bool = False, workers: int = 2) -> None:
                   [{"text": t, "label": y} for t, y in pairs])  # fmt: skip
     write_csv(out / "data_generic.csv", [{"text": t} for t in generic])
     phase1 = plan(cfg)
-    total = len(phase1) + len(SIZE_SETTINGS) * len(cfg["sizes"]) * len(cfg["seeds"])
-    print(f"plan: {total} runs ({len(phase1)} sweeps, {total - len(phase1)} "
-          f"data sizes) on {workers} workers", flush=True)  # fmt: skip
+    n_seeds = len(cfg["seeds"])
+    n_sizes = len(SIZE_SETTINGS) * len(cfg["sizes"]) * n_seeds
+    total = len(phase1) + n_sizes + len(cfg["alpha_rules"]) * n_seeds
+    print(f"plan: {total} runs ({len(phase1)} in learning-rate sweeps, "
+          f"{total - len(phase1)} at the chosen rates) on {workers} workers",
+          flush=True)  # fmt: skip
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, _init_worker, (split, generic)) as pool:
         results = _pool_map(pool, phase1, 0, total)
         lap(f"sweeps ({len(phase1)} runs)")
         chosen = choose_lrs([row for row, _ in results])
-        phase2 = plan_sizes(cfg, chosen)
+        phase2 = plan_phase2(cfg, chosen)
         results += _pool_map(pool, phase2, len(phase1), total)
-        lap(f"data sizes ({len(phase2)} runs)")
+        lap(f"data sizes and alpha rules ({len(phase2)} runs)")
+    chosen |= {s.name: row["lr"] for s in cfg["alpha_rules"] for row, _ in results
+               if row["name"] == s.name}  # fmt: skip
     rows = [row for row, _ in results]
     write_csv(out / "runs.csv", rows)
     write_csv(out / "summary.csv", tables.summarise(rows, chosen))
