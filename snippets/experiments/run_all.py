@@ -50,6 +50,7 @@ docs/forgetting.md and docs/hyperparameters.md read these files.
 """
 
 import argparse
+import hashlib
 import multiprocessing
 import os
 import statistics
@@ -133,7 +134,7 @@ QUICK_SETTINGS = (
 )
 FULL = {
     "n_train": 500, "n_val": 100, "n_test": 200, "n_generic": 50,
-    "steps": 48, "batch": 8, "seeds": (0, 1, 2), "sizes": (50, 100, 200),
+    "steps": 60, "batch": 16, "seeds": (0, 1, 2), "sizes": (50, 100, 200),
     "settings": FULL_SETTINGS, "alpha_rules": ALPHA_RULES,
 }  # fmt: skip
 QUICK = {
@@ -206,9 +207,10 @@ def choose_lrs(rows: list[dict]) -> dict[str, float]:
 _STATE: dict = {}
 
 
-def _init_worker(task: dict, generic: list[str]) -> None:
+def _init_worker(task: dict, generic: list[str], cache: Path | None = None) -> None:
     """Load MiniLM and tokenize the data once per worker process."""
     torch.set_num_threads(1)  # one BLAS thread per worker, two workers
+    _STATE.update(cache=cache, data_key=repr((task, generic)))
     tokenizer, encoder = kit.load_minilm()
     sets = {}
     for split, pairs in task.items():
@@ -227,6 +229,22 @@ def subset(train: dict, n: int, seed: int) -> dict:
     g = torch.Generator().manual_seed(1000 + seed)
     idx = torch.randperm(train["labels"].shape[0], generator=g)[:n]
     return {key: value[idx] for key, value in train.items()}
+
+
+def cached(config: kit.RunConfig) -> tuple[dict, dict]:
+    """run_one, through the --cache folder when one is given (else run it)."""
+    folder = _STATE.get("cache")
+    if folder is None:
+        return run_one(config)
+    key = hashlib.sha256(repr((config, _STATE["data_key"])).encode()).hexdigest()
+    path = Path(folder) / f"{config.name}-{key[:16]}.pt"
+    if path.exists():
+        return torch.load(path, weights_only=False)
+    result = run_one(config)
+    tmp = path.with_suffix(".tmp")
+    torch.save(result, tmp)
+    os.replace(tmp, path)
+    return result
 
 
 def run_one(config: kit.RunConfig) -> tuple[dict, dict]:
@@ -386,6 +404,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the reduced configuration the tests run (seconds, not minutes)",
     )
     parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help="keep each finished run in this folder and reuse it when the same "
+        "run (settings and data) is asked for again: an interrupted kit resumes",
+    )
+    parser.add_argument(
         "--workers",
         type=positive_int,
         default=2,
@@ -401,7 +426,9 @@ def main(argv: list[str] | None = None) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     prefix = f".{args.out.name}."
     with tempfile.TemporaryDirectory(prefix=prefix, dir=args.out.parent) as tmp:
-        run(Path(tmp), quick=args.quick, workers=args.workers)
+        if args.cache is not None:
+            args.cache.mkdir(parents=True, exist_ok=True)
+        run(Path(tmp), quick=args.quick, workers=args.workers, cache=args.cache)
         for path in sorted(Path(tmp).iterdir()):
             os.replace(path, args.out / path.name)
 
@@ -425,10 +452,12 @@ def _pool_map(pool, configs: list[kit.RunConfig], done: int, total: int) -> list
 
 def _indexed(job: tuple[int, kit.RunConfig]) -> tuple[int, tuple[dict, dict]]:
     i, config = job
-    return i, run_one(config)
+    return i, cached(config)
 
 
-def run(out: Path, quick: bool = False, workers: int = 2) -> None:
+def run(
+    out: Path, quick: bool = False, workers: int = 2, cache: Path | None = None
+) -> None:
     """Every experiment of the FULL (or QUICK) configuration, CSVs into `out`."""
     torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
@@ -460,7 +489,7 @@ def run(out: Path, quick: bool = False, workers: int = 2) -> None:
           f"{total - len(phase1)} at the chosen rates) on {workers} workers",
           flush=True)  # fmt: skip
     context = multiprocessing.get_context("spawn")
-    with context.Pool(workers, _init_worker, (split, generic)) as pool:
+    with context.Pool(workers, _init_worker, (split, generic, cache)) as pool:
         results = _pool_map(pool, phase1, 0, total)
         lap(f"sweeps ({len(phase1)} runs)")
         chosen = choose_lrs([row for row, _ in results])
