@@ -53,3 +53,11 @@ def lr_sweep(rows: list[dict], name: str) -> list[dict]:
     """A setting's rows at every learning rate (all training data), by lr."""
     mine = [r for r in rows if r["name"] == name and r["n_examples"] == 0]
     return sorted(mine, key=lambda r: r["lr"])
+
+
+def minmax_err(rows: list[dict], metric: str) -> list[list[float]]:
+    """matplotlib's yerr for min-max bars: [[mean - min...], [max - mean...]]."""
+    return [
+        [r[f"{metric}_mean"] - r[f"{metric}_min"] for r in rows],
+        [r[f"{metric}_max"] - r[f"{metric}_mean"] for r in rows],
+    ]

@@ -140,7 +140,7 @@ def write_tables(out: Path) -> None:
             "lr (chosen)": lr_text(float(s["lr"])),
             "test accuracy": spread(s, "accuracy"),
             "vs full FT": "—" if s is best_full else compare(s, best_full),
-            "similarity kept (ρ)": spread(s, "similarity_spearman"),
+            "similarity kept (Spearman)": spread(s, "similarity_spearman"),
             "step (ms)": f"{float(s['step_time_ms_mean']):.0f}",
             "peak memory (MiB)": f"{float(s['peak_mib_mean']):.0f}",
         }
@@ -175,8 +175,8 @@ def write_tables(out: Path) -> None:
             "full fine-tuning": spread(full, "accuracy"),
             "LoRA q, v, r = 8": spread(lora, "accuracy"),
             "LoRA vs full": compare(lora, full),
-            "ρ kept, full": spread(full, "similarity_spearman"),
-            "ρ kept, LoRA": spread(lora, "similarity_spearman"),
+            "kept, full (Spearman)": spread(full, "similarity_spearman"),
+            "kept, LoRA (Spearman)": spread(lora, "similarity_spearman"),
         })  # fmt: skip
     n_all = sum(1 for _ in read_csv(out / "data_train.csv"))
     for row in sizes:
@@ -190,7 +190,7 @@ def write_tables(out: Path) -> None:
         {"setting": LABELS.get(p["name"], p["name"]), "lr": lr_text(p["lr"]),
          "gain over frozen encoder": f"{p['gain']:.3f} "
                                      f"({p['gain_min']:.3f}–{p['gain_max']:.3f})",
-         "similarity kept (ρ)": f"{p['retained']:.3f} "
+         "similarity kept (Spearman)": f"{p['retained']:.3f} "
                                 f"({p['retained_min']:.3f}–{p['retained_max']:.3f})"}
         for p in front
     ])  # fmt: skip
