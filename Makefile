@@ -63,7 +63,7 @@ experiments: install
 
 # rebuild the tutorial's data, tokenizer and small base model, and execute the notebook
 tutorial: install
-	$(BIN)/python snippets/tutorial/build_all.py
+	$(BIN)/python -m snippets.tutorial.build_all
 
 clean:
 	rm -rf site .pytest_cache .ruff_cache

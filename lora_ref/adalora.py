@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from lora_ref.inject import find_targets
-from lora_ref.lora import check_lora_args
+from lora_ref.lora import check_lora_args, unmerged_W0
 
 
 class AdaLoRALinear(nn.Module):
@@ -58,8 +58,8 @@ class AdaLoRALinear(nn.Module):
 
     @property
     def W0(self) -> torch.Tensor:
-        """The frozen base weight, shape (d, k). While merged it holds W0 + ΔW."""
-        return self.base.weight
+        """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
+        return unmerged_W0(self.base.weight, self.merged)
 
     def rank(self) -> int:
         """The current rank: how many singular values are not masked to zero."""

@@ -6,8 +6,10 @@ Parameter counts come from `lora_ref.counts` (import them from there). Bytes
 follow ZeRO (Rajbhandari et al. 2020, arXiv 1910.02054, section 3.1: 16 bytes
 per parameter for mixed-precision Adam), Korthikanti et al. 2022 (arXiv
 2205.05198, section 4.1, eq. 1: activations) and QLoRA (Dettmers et al. 2023,
-arXiv 2305.14314, section 3: NF4 and double quantization). All byte arithmetic
-is in integers.
+arXiv 2305.14314, section 3: NF4 and double quantization). Sharding across
+N_d data-parallel devices follows ZeRO section 5 (stages 1-3: optimizer state,
+then gradients, then weights split N_d ways); it is taught in "Training beyond
+one machine" (docs/distributed.md). All byte arithmetic is in integers.
 """
 
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ from lora_ref.counts import (
 
 __all__ = [
     "PRECISIONS",
+    "ZERO_STAGES",
     "MemoryBreakdown",
     "activation_bytes",
     "adapter_bytes",
@@ -36,10 +39,19 @@ PRECISIONS = {
     "qlora": ("nf4", "nf4-dq"),  # NF4 base without / with double quantization
 }
 
+# ZeRO section 5: what each stage splits across the N_d devices
+# (0 = plain data parallelism, every device holds everything)
+ZERO_STAGES = {
+    0: (),
+    1: ("optimizer",),
+    2: ("optimizer", "gradients"),
+    3: ("optimizer", "gradients", "weights"),
+}
+
 
 @dataclass(frozen=True)
 class MemoryBreakdown:
-    """Bytes of training state, by kind; `total` is their sum."""
+    """Bytes of training state, by kind, on one device; `total` is their sum."""
 
     weights: int
     gradients: int
@@ -107,8 +119,19 @@ def finetune_memory(
     sbh: int = 34,
     as2: int = 5,
     logits_bytes: int = 4,
+    devices: int = 1,
+    zero_stage: int = 0,
 ) -> MemoryBreakdown:
     """Bytes to fine-tune `shape` with AdamW: weights, grads, optimizer, activations.
+
+    The bytes are per device. With `devices` N_d > 1 and a ZeRO stage, each
+    device keeps 1/N_d of the sharded states (rounded up to whole bytes):
+    stage 1 the optimizer state, stage 2 also the gradients, stage 3 also the
+    weights (ZeRO section 5; FSDP's FULL_SHARD is stage 3). For full
+    mixed-precision fine-tuning this is the paper's 4Ψ + KΨ/N_d,
+    2Ψ + (2 + K)Ψ/N_d and (2 + 2 + K)Ψ/N_d with K = 12. With LoRA and QLoRA
+    the same stages split the adapter's states and, at stage 3, the frozen
+    base too. Activations are not sharded: `batch` is each device's batch.
 
     Args:
         shape: the model's sizes.
@@ -129,11 +152,19 @@ def finetune_memory(
             (34 in Korthikanti et al. 2022, eq. 1); see `activation_bytes`.
         as2: the coefficient of the attention-score term 5·a·s/h (eq. 1).
         logits_bytes: bytes per logit the loss keeps (fp32 logits: 4).
+        devices: data-parallel devices N_d (1: a single device).
+        zero_stage: 0 (every device holds a full replica), 1, 2 or 3.
 
     Raises:
-        ValueError: unknown method or precision, or a non-positive size.
+        ValueError: unknown method, precision or ZeRO stage, or a non-positive
+            size or device count.
     """
-    check_positive(batch=batch, seq_len=seq_len, r=r)
+    check_positive(batch=batch, seq_len=seq_len, r=r, devices=devices)
+    if isinstance(zero_stage, bool) or zero_stage not in ZERO_STAGES:
+        raise ValueError(
+            f"zero_stage must be one of {sorted(ZERO_STAGES)} (0 = replicated), "
+            f"got {zero_stage!r}"
+        )
     if method not in PRECISIONS:
         raise ValueError(f"method must be one of {sorted(PRECISIONS)}, got {method!r}")
     if precision not in PRECISIONS[method]:
@@ -158,6 +189,14 @@ def finetune_memory(
             element = 2
         a = adapter_dtype_bytes
         weights, grads, optimizer = base + a * t, a * t, adam_bytes * t
+    # ZeRO section 5: a sharded state is split N_d ways, a device keeps its part
+    sharded = ZERO_STAGES[zero_stage]
+    if "weights" in sharded:
+        weights = -(-weights // devices)  # ceil
+    if "gradients" in sharded:
+        grads = -(-grads // devices)
+    if "optimizer" in sharded:
+        optimizer = -(-optimizer // devices)
     acts = activation_bytes(
         shape, batch, seq_len, checkpointing, element, sbh, as2, logits_bytes
     )

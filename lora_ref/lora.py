@@ -57,6 +57,30 @@ def lora_scaling(r: int, alpha: float, use_rslora: bool = False) -> float:
     return alpha / math.sqrt(r) if use_rslora else alpha / r
 
 
+def unmerged_W0(weight: torch.Tensor, merged: bool) -> torch.Tensor:
+    """The frozen pretrained weight W0 of an adapted layer, shape (d, k).
+
+    Every mergeable layer of `lora_ref` reads its `W0` through this function.
+
+    Args:
+        weight: the weight the layer stores for its base (`base.weight`).
+        merged: whether the layer's update is merged into that weight.
+
+    Raises:
+        RuntimeError: the layer is merged. Then `base.weight` holds the merged
+            weight (W0 + ΔW for LoRA), and W0 itself is not stored anywhere
+            (subtracting the update back is exact only up to rounding), so W0
+            would be a lie. Call `unmerge()` first, or read `base.weight`, the
+            weight the layer actually multiplies by.
+    """
+    if merged:
+        raise RuntimeError(
+            "the layer is merged: its stored weight is the merged weight, not W0; "
+            "call unmerge() first, or read the stored weight (base.weight) itself"
+        )
+    return weight
+
+
 class LoRALinear(nn.Module):
     """A frozen `nn.Linear` plus a trainable low-rank update (alpha / r) B A.
 
@@ -108,21 +132,8 @@ class LoRALinear(nn.Module):
 
     @property
     def W0(self) -> torch.Tensor:
-        """The frozen pretrained weight W0, shape (d, k).
-
-        Raises:
-            RuntimeError: the layer is merged. Then `base.weight` holds
-                W0 + ΔW, and W0 itself is not stored anywhere (subtracting ΔW
-                back is exact only up to rounding), so W0 would be a lie.
-                Call `unmerge()` first, or read `base.weight`, the weight
-                the layer actually multiplies by.
-        """
-        if self.merged:
-            raise RuntimeError(
-                "the layer is merged: base.weight holds W0 + ΔW, not W0; "
-                "call unmerge() first, or read base.weight for the merged weight"
-            )
-        return self.base.weight
+        """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
+        return unmerged_W0(self.base.weight, self.merged)
 
     def delta_weight(self) -> torch.Tensor:
         """ΔW = scaling * B @ A, shape (d, k). Materialised only for merging.

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from lora_ref.inject import find_targets
+from lora_ref.lora import unmerged_W0
 
 
 def _kaiming_uniform(
@@ -119,12 +120,12 @@ class VeRALinear(nn.Module):
 
     @property
     def W0(self) -> torch.Tensor:
-        """The frozen base weight, shape (d, k). While merged it holds W0 + ΔW."""
-        return self.base.weight
+        """The frozen pretrained weight W0, shape (d, k); see `unmerged_W0`."""
+        return unmerged_W0(self.base.weight, self.merged)
 
     def sliced_projections(self) -> tuple[torch.Tensor, torch.Tensor]:
         """This layer's views A[:, :k] (r, k) and B[:d, :] (d, r) of the shared pair."""
-        d, k = self.W0.shape
+        d, k = self.base.weight.shape
         return self.A[:, :k], self.B[:d, :]
 
     def delta_weight(self) -> torch.Tensor:
@@ -158,7 +159,7 @@ class VeRALinear(nn.Module):
             self.merged = False
 
     def extra_repr(self) -> str:
-        d, k = self.W0.shape
+        d, k = self.base.weight.shape
         return (
             f"d={d}, k={k}, r={self.r}, dropout={self.dropout_p}, merged={self.merged}"
         )

@@ -39,6 +39,7 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -77,9 +78,12 @@ class One(nn.Module):
         return self.proj(x)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """The command line; parsed before anything is built or timed."""
-    parser = argument_parser(__doc__)
+def add_timing_arguments(
+    parser: argparse.ArgumentParser, out: Path, seconds: float = 100.0
+) -> None:
+    """The options of every benchmark built on `sample` (this one and
+    snippets/bench_inference.py): --rounds, --seconds, --threads, --clock,
+    --seed and --save (which writes `out`)."""
     parser.add_argument(
         "--rounds",
         type=positive_int,
@@ -89,9 +93,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--seconds",
         type=positive_float,
-        default=100.0,
+        default=seconds,
         help=f"stop after this many seconds of sampling, but never before "
-        f"{MIN_ROUNDS} rounds (default 100)",
+        f"{MIN_ROUNDS} rounds (default {seconds:g})",
     )
     parser.add_argument(
         "--threads",
@@ -108,14 +112,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the order")
     parser.add_argument(
-        "--save", action="store_true", help=f"write the report to {OUT.name}"
+        "--save", action="store_true", help=f"write the report to {out.name}"
     )
+
+
+def parse_timing_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> argparse.Namespace:
+    """Parse `argv`; a usage error if --clock cpu is asked of several threads."""
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.threads != 1:
         # the CPU time of one thread misses the others' work; summed over
         # threads it counts their spin-waiting: use the wall clock instead
         parser.error("--clock cpu needs --threads 1; use --clock wall")
     return args
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line; parsed before anything is built or timed."""
+    parser = argument_parser(__doc__)
+    add_timing_arguments(parser, OUT)
+    return parse_timing_args(parser, argv)
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -1,30 +1,34 @@
 """Chat with a base model plus a LoRA adapter: batch or interactive.
 
 The demo of the tutorial (docs/notebooks/finetune_causal_lm.py). It builds
-prompts with the tutorial's template, so an adapter trained there answers
-here. A prompt line is an instruction, optionally followed by a tab and an
-input: "Read this number aloud, one digit at a time.<TAB>2025".
+prompts with the tutorial's template (snippets/tutorial/template.py), so an
+adapter trained there answers here. A prompt line is an instruction,
+optionally followed by a tab and an input:
+"Read this number aloud, one digit at a time.<TAB>2025".
 
-    python snippets/chat.py --base DIR --adapter DIR --mode batch < prompts.txt
-    python snippets/chat.py --base DIR --adapter DIR --mode batch --prompts FILE
-    python snippets/chat.py --base DIR --adapter DIR --mode interactive
+    python -m snippets.chat --base DIR --adapter DIR --mode batch < prompts.txt
+    python -m snippets.chat --base DIR --adapter DIR --mode batch --prompts FILE
+    python -m snippets.chat --base DIR --adapter DIR --mode interactive
 
 Batch mode prints one answer per prompt line. Interactive mode asks for a
 prompt, answers, and repeats until an empty line, "quit" or end of input.
-Both load local files only (HF_HUB_OFFLINE=1); `--base` may name a hub model
-on a machine that is allowed to download it.
+Both load local files only (HF_HUB_OFFLINE=1 unless set otherwise); `--base`
+may name a hub model on a machine that is allowed to download it.
 """
+
+from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download unless asked to
+from snippets.tutorial.template import build_prompt as template_prompt
 
-# the tutorial's template; training, evaluation and this demo must agree
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
-TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
+if TYPE_CHECKING:
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 
 def build_prompt(line: str) -> str:
@@ -33,13 +37,16 @@ def build_prompt(line: str) -> str:
     instruction, inp = instruction.strip(), inp.strip()
     if not instruction:
         raise ValueError("empty prompt: a line needs an instruction")
-    if inp:
-        return TEMPLATE.format(instruction=instruction, input=inp)
-    return TEMPLATE_NO_INPUT.format(instruction=instruction)
+    return template_prompt(instruction, inp)
 
 
-def load(base: str, adapter: str | None):
+def load(
+    base: str, adapter: str | None
+) -> tuple[PreTrainedTokenizerBase, PreTrainedModel]:
     """Tokenizer and model (base + adapter, merged for inference), in eval mode."""
+    if adapter is not None and not (Path(adapter) / "adapter_config.json").is_file():
+        raise ValueError(f"{adapter} has no adapter_config.json: not a PEFT adapter")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never download unless asked to
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -49,16 +56,17 @@ def load(base: str, adapter: str | None):
     if adapter is not None:
         from peft import PeftModel
 
-        if not (Path(adapter) / "adapter_config.json").is_file():
-            raise ValueError(
-                f"{adapter} has no adapter_config.json: not a PEFT adapter"
-            )
         model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
     return tokenizer, model.eval()
 
 
-def reply(tokenizer, model, line: str, max_new_tokens: int = 48) -> str:
-    """The model's greedy answer to one prompt line."""
+def reply(
+    tokenizer: PreTrainedTokenizerBase,
+    model: PreTrainedModel,
+    line: str,
+    max_new_tokens: int = 48,
+) -> str:
+    """The model's greedy answer to one prompt line, up to the end-of-sequence."""
     import torch
 
     enc = tokenizer(build_prompt(line), return_tensors="pt")
@@ -75,7 +83,11 @@ def reply(tokenizer, model, line: str, max_new_tokens: int = 48) -> str:
 
 
 def run_batch(
-    tokenizer, model, lines, max_new_tokens: int = 48, out=sys.stdout
+    tokenizer: PreTrainedTokenizerBase,
+    model: PreTrainedModel,
+    lines: Iterable[str],
+    max_new_tokens: int = 48,
+    out: TextIO | None = None,
 ) -> None:
     """Answer each non-empty line, one answer per line."""
     out = out or sys.stdout
@@ -86,7 +98,11 @@ def run_batch(
 
 
 def run_interactive(
-    tokenizer, model, max_new_tokens: int = 48, inp=None, out=None
+    tokenizer: PreTrainedTokenizerBase,
+    model: PreTrainedModel,
+    max_new_tokens: int = 48,
+    inp: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> None:
     """A prompt loop: read a line, answer it, until an empty line or EOF."""
     inp, out = inp or sys.stdin, out or sys.stdout
@@ -108,7 +124,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--adapter", help="PEFT adapter directory (omit: base only)")
     parser.add_argument("--mode", choices=["batch", "interactive"], default="batch")
     parser.add_argument(
-        "--prompts", help="batch mode: file of prompt lines (default stdin)"
+        "--prompts", type=Path, help="batch mode: file of prompt lines (default stdin)"
     )
     parser.add_argument("--max-new-tokens", type=int, default=48)
     args = parser.parse_args(argv)
@@ -116,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.mode == "interactive":
         run_interactive(tokenizer, model, args.max_new_tokens)
     elif args.prompts:
-        with open(args.prompts, encoding="utf-8") as f:
+        with args.prompts.open(encoding="utf-8") as f:
             run_batch(tokenizer, model, f, args.max_new_tokens)
     else:
         run_batch(tokenizer, model, sys.stdin, args.max_new_tokens)

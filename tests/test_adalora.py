@@ -154,7 +154,9 @@ def test_adalora_matches_peft_over_steps_with_rank_reallocation(dtype):
     merged = theirs.merge_and_unload()
     for name, layer in layers.items():
         layer.merge()
-        torch.testing.assert_close(layer.W0, merged.get_submodule(name).weight, **tol)
+        torch.testing.assert_close(
+            layer.base.weight, merged.get_submodule(name).weight, **tol
+        )
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.float32])

@@ -108,6 +108,78 @@ def test_adapter_bytes_equal_the_tensor_bytes_peft_saves(tmp_path):
     assert tensor_bytes == adapter_bytes(parameter_counts(model).trainable)
 
 
+def test_zero_stages_give_the_papers_per_device_model_states_for_full_finetuning():
+    # ZeRO section 5, mixed-precision Adam (K = 12), Psi parameters, N_d devices
+    psi, n_d, K = total_params(SHAPES["LLaMA-7B"]), 8, 12
+
+    def states(stage: int) -> int:
+        m = finetune_memory(
+            SHAPES["LLaMA-7B"], "full", "mixed", 1, 1, devices=n_d, zero_stage=stage
+        )
+        return m.weights + m.gradients + m.optimizer
+
+    assert states(0) == (2 + 2 + K) * psi
+    assert states(1) == pytest.approx(4 * psi + K * psi / n_d, abs=1)
+    assert states(2) == pytest.approx(2 * psi + (2 + K) * psi / n_d, abs=2)
+    assert states(3) == pytest.approx((2 + 2 + K) * psi / n_d, abs=3)
+    assert states(1) > states(2) > states(3)
+
+
+def test_sharding_does_not_change_activations_or_a_single_device():
+    one = finetune_memory(TINY, "lora", "bf16", 2, 8)
+    for stage in (0, 1, 2, 3):
+        assert finetune_memory(TINY, "lora", "bf16", 2, 8, zero_stage=stage) == one
+        sharded = finetune_memory(
+            TINY, "lora", "bf16", 2, 8, devices=4, zero_stage=stage
+        )
+        assert sharded.activations == one.activations
+    replicated = finetune_memory(TINY, "full", "fp32", 2, 8, devices=4, zero_stage=0)
+    assert replicated == finetune_memory(TINY, "full", "fp32", 2, 8)
+
+
+def test_zero_3_shards_the_frozen_base_and_the_adapter_states_of_lora():
+    n, t = total_params(TINY), lora_trainable_params(TINY, QV, 2)
+    for stage, (w, g, o) in {
+        1: (2 * n + 4 * t, 4 * t, -(-8 * t // 3)),
+        2: (2 * n + 4 * t, -(-4 * t // 3), -(-8 * t // 3)),
+        3: (-(-(2 * n + 4 * t) // 3), -(-4 * t // 3), -(-8 * t // 3)),
+    }.items():
+        m = finetune_memory(
+            TINY, "lora", "bf16", 1, 1, r=2, devices=3, zero_stage=stage
+        )
+        assert (m.weights, m.gradients, m.optimizer) == (w, g, o)
+
+
+def test_llama_7b_full_finetuning_at_zero_3_on_8_devices_is_16_bytes_over_8():
+    psi = total_params(SHAPES["LLaMA-7B"])
+    m = finetune_memory(
+        SHAPES["LLaMA-7B"], "full", "mixed", 1, 2048, True, devices=8, zero_stage=3
+    )
+    # each state rounds up on its own: 2, 2 and 12 bytes per parameter over 8
+    assert (m.weights, m.gradients, m.optimizer) == (
+        -(-2 * psi // 8),
+        -(-2 * psi // 8),
+        -(-12 * psi // 8),
+    )
+    assert round((m.weights + m.gradients + m.optimizer) / 1e9, 2) == 13.48
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"devices": 0}, "devices must be a positive integer"),
+        ({"devices": 2.0}, "devices must be a positive integer"),
+        ({"zero_stage": 4}, "zero_stage must be one of"),
+        ({"zero_stage": -1}, "zero_stage must be one of"),
+        ({"zero_stage": True}, "zero_stage must be one of"),
+        ({"zero_stage": "3"}, "zero_stage must be one of"),
+    ],
+)
+def test_invalid_devices_and_zero_stage_raise_value_error(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        finetune_memory(TINY, "full", "mixed", 1, 1, **kwargs)
+
+
 @pytest.mark.parametrize(
     ("call", "message"),
     [

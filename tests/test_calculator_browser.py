@@ -104,6 +104,45 @@ def test_js_calculator_matches_finetune_memory_to_the_byte(page):
     assert max(int(e["total"]) for e in expected) > 2**53
 
 
+def test_js_calculator_matches_finetune_memory_per_device_for_every_zero_stage(page):
+    # ZeRO stages 0-3 x device counts (1, a power of two, one that does not
+    # divide the bytes: the rounding up must agree too) x every method/precision
+    cases, expected = [], []
+    for shape in (SHAPES["LLaMA-7B"], SHAPES["Llama-2-70B"], SHAPES["Qwen2.5-0.5B"]):
+        for method, precisions in PRECISIONS.items():
+            for precision in precisions:
+                for devices in (1, 8, 7):
+                    for zero_stage in (0, 1, 2, 3):
+                        case = {
+                            "shape": dataclasses.asdict(shape),
+                            "method": method,
+                            "precision": precision,
+                            "batch": 2,
+                            "seqLen": 1024,
+                            "checkpointing": zero_stage % 2 == 1,
+                            "r": 16,
+                            "targets": "all-linear",
+                            "devices": devices,
+                            "zeroStage": zero_stage,
+                        }
+                        cases.append(case)
+                        m = finetune_memory(
+                            shape,
+                            method,
+                            precision,
+                            2,
+                            1024,
+                            zero_stage % 2 == 1,
+                            r=16,
+                            target_modules="all-linear",
+                            devices=devices,
+                            zero_stage=zero_stage,
+                        )
+                        expected.append({f: str(getattr(m, f)) for f in FIELDS})
+    assert len(cases) == 3 * 7 * 3 * 4
+    assert js_memory(page, cases) == expected
+
+
 def test_js_param_counts_match_python(page):
     for name, shape in SHAPES.items():
         s = dataclasses.asdict(shape)
@@ -134,6 +173,10 @@ def test_js_calculator_rejects_bad_input_like_python(page):
         {"method": "prefix"},
         {"precision": "int8"},
         {"r": 0},
+        {"devices": 0},
+        {"devices": 1.5},
+        {"zeroStage": 4},
+        {"zeroStage": -1},
     ):
         message = page.evaluate(
             """c => { try { window.PEFTMemory.finetuneMemory(c); return null; }
@@ -177,4 +220,24 @@ def test_calculator_form_on_the_page_shows_finetune_memory_for_its_defaults(page
     )
     assert page.locator("[data-bytes=total]").text_content() == f"{m.total:,}"
     assert page.locator("[data-out=total]").text_content() == f"{m.total / 1e9:.2f} GB"
+    page.select_option("[name=method]", "full")
+    page.select_option("[name=precision]", "mixed")
+    page.fill("[name=devices]", "8")
+    page.select_option("[name=zero_stage]", "3")
+    m = finetune_memory(
+        SHAPES["Llama-2-70B"],
+        "full",
+        "mixed",
+        1,
+        2048,
+        True,
+        r=16,
+        target_modules="all-linear",
+        devices=8,
+        zero_stage=3,
+    )
+    shown = {f: page.locator(f"[data-bytes={f}]").text_content() for f in FIELDS}
+    assert shown == {f: f"{getattr(m, f):,}" for f in FIELDS}
+    page.fill("[name=devices]", "0")
+    assert "devices" in page.locator("output").text_content()
     assert page.errors == []

@@ -138,7 +138,9 @@ def test_vera_matches_peft_merge(case, dtype):
         merged = theirs.merge_and_unload()
         for name, layer in vera_layers(ours).items():
             torch.testing.assert_close(
-                layer.W0, merged.get_submodule(name).weight, **tolerances(dtype)
+                layer.base.weight,
+                merged.get_submodule(name).weight,
+                **tolerances(dtype),
             )
         torch.testing.assert_close(output(ours, batch, dtype), before)
 
@@ -196,7 +198,7 @@ def test_vera_merging_twice_does_not_double_the_update():
     W0 = layer.W0.clone()
     layer.merge()
     layer.merge()
-    torch.testing.assert_close(layer.W0, W0 + layer.delta_weight())
+    torch.testing.assert_close(layer.base.weight, W0 + layer.delta_weight())
     layer.unmerge()
     torch.testing.assert_close(layer.W0, W0)
 

@@ -3,7 +3,8 @@
  *
  * window.PEFTMemory.finetuneMemory(...) repeats lora_ref.budget.finetune_memory
  * with the same integer arithmetic, in BigInt (activations of large shapes pass
- * 2^53); tests/test_calculator_browser.py checks the two agree to the byte.
+ * 2^53); tests/test_calculator_browser.py checks the two agree to the byte,
+ * per device, for every ZeRO stage (devices, zeroStage).
  * This file is loaded on every page: it only wires up a page that contains
  * #peft-memory-calculator and does nothing anywhere else.
  */
@@ -15,6 +16,13 @@
     full: ["fp32", "mixed"],
     lora: ["bf16", "fp16", "fp32"],
     qlora: ["nf4", "nf4-dq"],
+  };
+  // ZeRO section 5: what each stage splits across the devices (0 = replicated)
+  var ZERO_STAGES = {
+    0: [],
+    1: ["optimizer"],
+    2: ["optimizer", "gradients"],
+    3: ["optimizer", "gradients", "weights"],
   };
   // the same published shapes as lora_ref.counts.SHAPES (a test compares them)
   function shape(vocab, hidden, intermediate, layers, heads, kvHeads, headDim, qkvBias, tied) {
@@ -106,6 +114,11 @@
     var targets = args.targets === undefined ? ["q_proj", "v_proj"] : args.targets;
     if (!(method in PRECISIONS)) throw new RangeError("unknown method " + method);
     if (PRECISIONS[method].indexOf(precision) < 0) throw new RangeError("unknown precision " + precision);
+    var devices = positive("devices", args.devices === undefined ? 1 : args.devices);
+    var stage = args.zeroStage === undefined ? 0 : args.zeroStage;
+    if (typeof stage !== "number" || !(stage in ZERO_STAGES)) {
+      throw new RangeError("zero_stage must be 0, 1, 2 or 3, got " + stage);
+    }
     var n = paramCount(s), weights, grads, optimizer, element;
     if (method === "full") {
       var w = precision === "fp32" ? 4n : 2n;
@@ -124,6 +137,11 @@
       }
       weights = base + 4n * t; grads = 4n * t; optimizer = 8n * t;
     }
+    // a sharded state is split devices ways; a device keeps its part (ceil)
+    var sharded = ZERO_STAGES[stage];
+    if (sharded.indexOf("weights") >= 0) weights = ceilDiv(weights, devices);
+    if (sharded.indexOf("gradients") >= 0) grads = ceilDiv(grads, devices);
+    if (sharded.indexOf("optimizer") >= 0) optimizer = ceilDiv(optimizer, devices);
     var acts = activationBytes(s, b, sl, !!args.checkpointing, element);
     return {
       weights: weights, gradients: grads, optimizer: optimizer, activations: acts,
@@ -173,6 +191,7 @@
           batch: Number(get("batch").value), seqLen: Number(get("seq_len").value),
           checkpointing: get("checkpointing").checked, r: Number(get("r").value),
           targets: get("targets").value === "all-linear" ? "all-linear" : ["q_proj", "v_proj"],
+          devices: Number(get("devices").value), zeroStage: Number(get("zero_stage").value),
         });
         ["weights", "gradients", "optimizer", "activations", "total"].forEach(function (k) {
           root.querySelector("[data-out=" + k + "]").textContent = formatBytes(m[k]);
@@ -198,7 +217,7 @@
   }
 
   window.PEFTMemory = {
-    SHAPES: SHAPES, PRECISIONS: PRECISIONS, paramCount: function (s) { return paramCount(big(s)); },
+    SHAPES: SHAPES, PRECISIONS: PRECISIONS, ZERO_STAGES: ZERO_STAGES, paramCount: function (s) { return paramCount(big(s)); },
     loraCount: function (s, targets, r) { return loraCount(big(s), targets, positive("r", r)); },
     finetuneMemory: finetuneMemory, formatBytes: formatBytes,
   };

@@ -18,9 +18,8 @@
 # data, prompt template, tokenization with masked labels, `LoraConfig`,
 # training with the `transformers` `Trainer`, a loss curve, an evaluation of the
 # base model against the fine-tuned one, saving and loading the adapter,
-# merging it for deployment, and a small chat demo. It is the hands-on project
-# of the course material, rebuilt so that it really runs, here, with nothing
-# downloaded.
+# merging it for deployment, and a small chat demo. It runs, here, with
+# nothing downloaded.
 #
 # **Which model?** The code is exactly what you would run against a real hub
 # model such as `Qwen/Qwen2.5-0.5B`: it loads the model with
@@ -32,7 +31,7 @@
 #
 # - a byte-level BPE tokenizer (at most 2,048 tokens) trained with the `tokenizers`
 #   library on a generated Chinese and English corpus;
-# - a Llama-shaped model (4 layers, hidden size 128, about 1 M parameters: the
+# - a Llama-shaped model (4 layers, d_model = 128, about 1 M parameters: the
 #   architecture of Llama and Qwen2 at toy size), pretrained for a few minutes
 #   on CPU on that corpus, in which numbers are read aloud in short sentences.
 #
@@ -56,17 +55,21 @@
 # nothing is fetched from the hub.
 
 # %%
+import logging
 import os
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # load local files only, never download
 os.environ["TOKENIZERS_PARALLELISM"] = "false"
+# bitsandbytes (installed for the 4-bit path) logs a missing optional CPU kernel
+logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
 
 import difflib
 import json
 import warnings
 
 warnings.filterwarnings("ignore", message="IProgress not found")  # no widgets here
-warnings.filterwarnings("ignore", category=FutureWarning)  # deprecations inside libs
+# PEFT 0.21.2 calls a transformers property deprecated in 5.23; not our code
+warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated")
 
 import random
 import statistics
@@ -85,8 +88,14 @@ torch.set_num_threads(1)  # fixed, so reruns give the same numbers
 transformers.logging.set_verbosity_error()  # keep the page free of progress noise
 transformers.logging.disable_progress_bar()
 
-# the committed assets; run from the repository root
-ASSETS = Path(os.environ.get("TUTORIAL_ASSETS", "snippets/tutorial/assets"))
+import snippets
+
+# the committed assets, found from the `snippets` package
+ASSETS = Path(
+    os.environ.get(
+        "TUTORIAL_ASSETS", Path(snippets.__file__).parent / "tutorial/assets"
+    )
+)
 # where this run writes its logs and adapter
 OUTPUT = Path(os.environ.get("TUTORIAL_OUTPUT", "finetune-output"))
 OUTPUT.mkdir(parents=True, exist_ok=True)
@@ -111,7 +120,7 @@ config = model.config
 n_params = sum(p.numel() for p in model.parameters())
 print(
     f"{config.model_type}: {config.num_hidden_layers} layers, "
-    f"hidden {config.hidden_size}, {n_params:,} parameters"
+    f"d_model {config.hidden_size}, {n_params:,} parameters"
 )
 print(
     f"vocabulary: {len(tokenizer):,} tokens, eos={tokenizer.eos_token!r}, "
@@ -145,9 +154,13 @@ for text in ["The number 4071 is read", "数字 4071 读作"]:
     print(repr(text), "->", repr(complete(model, text)))
 
 # %% [markdown]
-# It reads digits aloud inside a familiar sentence. The task below asks for
-# the same knowledge in a new form (an instruction and an answer), which is
-# the kind of gap instruction tuning closes.
+# It continues both sentences the way its corpus does: a number, then its
+# digits read out as words. The Chinese reading is right; the English one
+# gets the last digit wrong (4071 read as "four zero seven nine"). So the base
+# model has learned the *form* "digits, then their names", and only partly
+# to copy each digit faithfully. The task below asks for the same knowledge
+# in a new form (an instruction and an answer), the kind of gap instruction
+# tuning closes, and it checks every digit.
 #
 # ## The data
 #
@@ -192,23 +205,25 @@ for r in train_data[:4]:
 # fixed template, then a space and the answer, then the end-of-sequence
 # token. At inference time you send everything up to `### Response:` and the
 # model writes the rest. (Why the space, and why the input sits on the same
-# line as `### Input:`, is explained under tokenization below.) The same
-# template must be used for training, evaluation and the chat demo
-# (`snippets/chat.py` builds its prompts the same way).
+# line as `### Input:`, is explained under tokenization below.) Training,
+# evaluation and the chat demo must use the same template, so it is written
+# once, in `snippets/tutorial/template.py`, and imported here, by
+# `snippets/chat.py` and by the build scripts (a test fails if a copy
+# appears anywhere else).
 
 # %%
-TEMPLATE = "### Instruction:\n{instruction}\n\n### Input: {input}\n\n### Response:"
-TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:"
+from snippets.tutorial import template
+
+print(template.TEMPLATE)
+print("---")
 
 
 def build_prompt(record: dict) -> str:
     """The prompt for one record: everything the model sees before its answer."""
-    if record.get("input"):
-        return TEMPLATE.format(**record)
-    return TEMPLATE_NO_INPUT.format(**record)
+    return template.build_prompt(record["instruction"], record.get("input", ""))
 
 
-print(build_prompt(train_data[0]) + " " + train_data[0]["output"])
+print(build_prompt(train_data[0]) + template.ANSWER_PREFIX + train_data[0]["output"])
 
 
 # %% [markdown]
@@ -227,7 +242,7 @@ print(build_prompt(train_data[0]) + " " + train_data[0]["output"])
 def tokenize(record: dict, max_length: int = 96) -> dict[str, list[int]]:
     """input_ids = prompt + " " + answer + eos; labels = -100 on the prompt."""
     prompt_ids = tokenizer(build_prompt(record))["input_ids"]
-    answer = " " + record["output"]  # the space: see below
+    answer = template.ANSWER_PREFIX + record["output"]  # a space: see below
     answer_ids = tokenizer(answer)["input_ids"] + [tokenizer.eos_token_id]
     input_ids = (prompt_ids + answer_ids)[:max_length]
     labels = ([-100] * len(prompt_ids) + answer_ids)[:max_length]
@@ -262,15 +277,37 @@ for text in ["five two", " five two"]:
     print(f"{text!r:12}", [(tokenizer.decode([i]), i) for i in ids])
 
 # %% [markdown]
-# In the base model's corpus, English digit words almost always follow a
-# space ("is read five two ..."), so ` five` is a well-trained token and
-# `five` a rare one. LoRA adapts the linear layers, not the embedding table,
-# so it cannot give a rare token a better embedding. Putting a space before
-# the answer (and the input on the `### Input:` line, after a space) makes
-# the task use the tokens the base model already knows. A hub model trained
-# on trillions of tokens rarely has such gaps, but when a fine-tune keeps
-# getting one position wrong (often the first), look at how that position
-# tokenizes.
+# How often did the base model see each of them? Count the tokens of its
+# pretraining corpus, which `make_data.py` regenerates exactly (seeded):
+
+# %%
+from collections import Counter
+
+from snippets.tutorial.make_data import make_corpus
+
+corpus_counts = Counter(i for ids in tokenizer(make_corpus())["input_ids"] for i in ids)
+for word in ["five", " five", "Five"]:
+    (token_id,) = tokenizer(word)["input_ids"]
+    print(f"{word!r:8} token {token_id:3}: {corpus_counts[token_id]:6,} times")
+
+# %% [markdown]
+# In the corpus, English digit words follow a space ("is read five two
+# ...") or open a sentence ("Five two ... is the number"), so ` five` is a
+# well-trained token and `five` one the base model has never read: the
+# tokenizer has it only because it was also trained on the fine-tuning
+# records. As an output (the embedding is tied to the output layer) it has
+# only learned that it never comes next. The LoRA configuration
+# below adapts the linear layers only, not the embedding table, so it cannot
+# give a rare token a better embedding. That is a property of this
+# configuration, not of LoRA: PEFT can also put a LoRA update on the
+# embedding (`target_modules=[..., "embed_tokens"]`), train chosen rows of
+# it (`trainable_token_indices`), or train the whole table
+# (`modules_to_save=["embed_tokens"]`), each at a cost in trainable
+# parameters. Putting a space before the answer (and the input on the
+# `### Input:` line, after a space) is free: the task then uses the tokens
+# the base model already knows. A hub model trained on trillions of tokens
+# rarely has such gaps, but when a fine-tune keeps getting one position
+# wrong (often the first), look at how that position tokenizes.
 #
 # ## Padding and collation
 #
@@ -311,8 +348,11 @@ print("masked label positions per row:", (batch["labels"] == -100).sum(1).tolist
 #   character-level similarity: twice the number of matching characters
 #   divided by the total length of both strings, from 0 (nothing in common)
 #   to 1 (identical);
-# - **mean generation time**: wall-clock milliseconds per `generate` call on
-#   this machine (the only measure that changes from run to run);
+# - **ms per generated token**: the wall-clock time of all `generate` calls
+#   divided by the number of tokens they generated (`</s>` included: it
+#   costs a step too), on this machine: the only measure that changes from
+#   run to run. Per token, because models that answer at different lengths
+#   would otherwise be compared on how much they say;
 # - **mean output length**: the number of new tokens generated, `</s>`
 #   excluded.
 #
@@ -324,8 +364,10 @@ def normalise(text: str) -> str:
     return " ".join(text.split())
 
 
-def answer(model, record: dict, max_new_tokens: int = 24) -> tuple[str, int, float]:
-    """The model's answer to one record, its length in tokens, and the time."""
+def answer(
+    model, record: dict, max_new_tokens: int = 24
+) -> tuple[str, int, float, int]:
+    """The answer to one record, its length, the seconds and the decoding steps."""
     enc = tokenizer(build_prompt(record), return_tensors="pt")
     start = time.perf_counter()
     with torch.no_grad():
@@ -338,28 +380,30 @@ def answer(model, record: dict, max_new_tokens: int = 24) -> tuple[str, int, flo
         )
     seconds = time.perf_counter() - start
     new = out[0, enc["input_ids"].shape[1] :].tolist()
+    steps = len(new)  # generated tokens, </s> included
     if tokenizer.eos_token_id in new:
         new = new[: new.index(tokenizer.eos_token_id)]
-    return tokenizer.decode(new).strip(), len(new), seconds
+    return tokenizer.decode(new).strip(), len(new), seconds, steps
 
 
 def evaluate(model, records: list[dict]) -> dict[str, float]:
     model.eval()
-    hits, sims, times, lens = [], [], [], []
+    hits, sims, lens, seconds, steps = [], [], [], 0.0, 0
     for r in records:
-        text, n_tokens, seconds = answer(model, r)
+        text, n_tokens, call_seconds, call_steps = answer(model, r)
         hits.append(normalise(text) == normalise(r["output"]))
         sims.append(
             difflib.SequenceMatcher(
                 None, normalise(text), normalise(r["output"])
             ).ratio()
         )
-        times.append(seconds)
+        seconds += call_seconds
+        steps += call_steps
         lens.append(n_tokens)
     return {
         "success rate": statistics.mean(hits),
         "mean similarity": statistics.mean(sims),
-        "mean generation time (ms)": 1000 * statistics.mean(times),
+        "ms per generated token": 1000 * seconds / steps,
         "mean output length (tokens)": statistics.mean(lens),
     }
 
@@ -376,12 +420,19 @@ for r in heldout_data[:4]:
 #
 # `LoraConfig` says where the adapters go and how big they are:
 #
-# - `r`: the rank of each update ΔW = BA, so A has r rows and B has r
+# - `r`: the rank of each update ΔW = γBA, so A has r rows and B has r
 #   columns. Trainable parameters per adapted layer are r·(d + k) for a
 #   d × k weight. See [LoRA from scratch](../../lora-from-scratch/).
-# - `lora_alpha`: the update is scaled by `lora_alpha / r` (the scaling
-#   derived in [The math of LoRA](../../lora-math/)). With r = 16 and
-#   `lora_alpha` = 32 the scaling is 2.
+# - `lora_alpha` (α): the update is scaled by γ = α / r (the scaling derived
+#   in [The math of LoRA](../../lora-math/)). With r = 16 and α = 32, γ = 2.
+#   α = 2r is a community convention, neither the LoRA paper's choice nor
+#   PEFT's default (α = 8). The paper picks α once and does not tune it,
+#   since with Adam tuning α is roughly tuning the learning rate (Hu et al.
+#   2021, section 4.1); we did the same: α fixed, learning rate chosen for
+#   it. If you change r, keep α (γ then falls like 1/r, the measured update
+#   like 1/√r) or use
+#   rsLoRA (`use_rslora=True`, γ = α/√r); the
+#   [Troubleshooting](../../troubleshooting/) page measures both.
 # - `lora_dropout`: dropout applied to the input of the LoRA branch only; the
 #   frozen path sees the undropped input.
 # - `target_modules`: the names of the linear layers to adapt. A list entry
@@ -416,11 +467,20 @@ lora_config = LoraConfig(
 torch.manual_seed(0)  # A is initialised randomly (B starts at zero)
 peft_model = get_peft_model(model, lora_config)
 peft_model.print_trainable_parameters()
+n_lora = sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+print(f"adapter / base model: {n_lora:,} / {n_params:,} = {n_lora / n_params:.1%}")
 
 # %% [markdown]
-# "all params" counts the frozen base plus the adapters. The share is large
-# here because the base is tiny; on `Qwen/Qwen2.5-0.5B` the same config trains
-# well under 2% of the parameters.
+# "all params" counts the frozen base plus the adapters, so PEFT's share is
+# of base + adapter; the second line divides by the base alone. Either way,
+# an adapter of this size is **not parameter-efficient**: at d_model = 128,
+# r = 16 is an eighth of the layer width, and r·(d + k) is a quarter of a
+# 128 × 128 weight. The adapter grows with the width (r·(d + k)), the model
+# with its square (d·k), so the share falls as models grow: on
+# `Qwen/Qwen2.5-0.5B` (d_model = 896) the same configuration trains
+# 8,798,208 parameters, 1.78% of its 494,032,768 (the table on
+# [Why PEFT](../../why-peft/)). Everything this notebook does with the
+# adapter (masking, training, saving, merging) is the same at that scale.
 #
 # ## Training
 #
@@ -511,8 +571,12 @@ print(
 # The same `evaluate` function, on the same held-out records.
 
 # %%
+import copy
+
 tuned_scores = evaluate(peft_model, heldout_data)
-TIMING = ("mean generation time (ms)",)
+# the same weights merged (W0 + γBA in one matrix): same answers, base cost
+merged_scores = evaluate(copy.deepcopy(peft_model).merge_and_unload(), heldout_data)
+TIMING = ("ms per generated token",)
 
 
 def table(rows: dict[str, dict[str, float]]) -> str:
@@ -527,16 +591,49 @@ def table(rows: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-results = {"base": base_scores, "base + LoRA": tuned_scores}
+results = {
+    "base": base_scores,
+    "base + LoRA (unmerged)": tuned_scores,
+    "base + LoRA (merged)": merged_scores,
+}
 (OUTPUT / "eval_results.json").write_text(json.dumps(results, indent=1))
-print(table(results))
 assert tuned_scores["success rate"] > base_scores["success rate"]
+t = {name: scores[TIMING[0]] for name, scores in results.items()}
+print(
+    f"time per token, relative to the base: unmerged "
+    f"{t['base + LoRA (unmerged)'] / t['base']:.2f}x, "
+    f"merged {t['base + LoRA (merged)'] / t['base']:.2f}x"
+)
 
 # %%
 from IPython.display import Markdown
 
 Markdown(table(results))
 
+# %% [markdown]
+# **How to read this table.**
+#
+# - The base model's 0.000 is trivial: it has never seen the template, so it
+#   cannot answer in it at all (above, it continued the prompt as corpus
+#   text). What the fine-tune taught is the format and the mapping together;
+#   a fair baseline for the mapping alone would be the base model prompted
+#   in its own corpus style ("The number 4071 is read"), which above read
+#   4071 with one wrong digit.
+# - The adapter is ~15% of an 873K-parameter model, so this is not a
+#   demonstration of parameter efficiency (see the parameter counts above).
+#   The lesson that carries to real models is the procedure and its checks:
+#   masked labels, one template, an evaluation defined before training, and
+#   a merged model that answers exactly like the unmerged one.
+# - Time is per generated token, so a model that writes longer answers (the
+#   base writes about twice as many tokens) is not charged for it. The
+#   unmerged adapter runs two extra small matrix products, a dropout and a
+#   scaling in each of the 28 adapted layers at every token: on a model this
+#   narrow (d_model = 128) that adds a large share of the work and of the
+#   operator calls. Merged, the model has exactly the base's shapes and
+#   costs what the base costs; a difference between those two rows is
+#   measurement noise on a shared machine. On a wide model the extra work
+#   per layer is r·(d + k) multiply-adds against d·k, a small fraction, and
+#   merging removes even that.
 # %% [markdown]
 # Per task, and a few answers side by side:
 
@@ -666,7 +763,8 @@ lines.append("Read this number aloud, one digit at a time.\t2025")
 demo = subprocess.run(
     [
         sys.executable,
-        "snippets/chat.py",
+        "-m",
+        "snippets.chat",
         "--base",
         str(BASE),
         "--adapter",
@@ -685,20 +783,22 @@ print(demo.stdout)
 # From a shell, the same demo and the interactive loop are:
 #
 # ```shell
-# .venv/bin/python snippets/chat.py --base snippets/tutorial/assets/base \
+# .venv/bin/python -m snippets.chat --base snippets/tutorial/assets/base \
 #     --adapter snippets/tutorial/assets/adapter --mode batch < prompts.txt
-# .venv/bin/python snippets/chat.py --base snippets/tutorial/assets/base \
+# .venv/bin/python -m snippets.chat --base snippets/tutorial/assets/base \
 #     --adapter snippets/tutorial/assets/adapter --mode interactive
 # ```
 #
-# ## On a GPU: the 4-bit (QLoRA) path
+# ## The 4-bit (QLoRA) path
 #
-# With a CUDA GPU and the `bitsandbytes` package you can load the base model
-# in 4-bit NF4 and train LoRA on top of it, as the course material's LLaMA
-# script does with its 4-bit option. This cell is shown but **not executed**
-# here: it needs a CUDA GPU and bitsandbytes. Only the loading changes; the
-# data, `LoraConfig`, `Trainer` and evaluation above stay the same. NF4 itself
-# is explained in a later chapter.
+# You can load the base model in 4-bit NF4 and train LoRA on top of it. Only
+# the loading changes; the data, `LoraConfig`, `Trainer` and evaluation above
+# stay the same. The code below is the GPU form (bfloat16 compute,
+# `device_map="auto"`) and is shown, not executed, in this notebook.
+# bitsandbytes also runs it on a CPU (float32 compute, `device_map="cpu"`):
+# the chapter [QLoRA and NF4](../../qlora/#the-tutorial-in-4-bits-on-the-cpu)
+# runs this tutorial that way, explains NF4 and compares the result with the
+# 32-bit LoRA above.
 #
 # ```python
 # import torch
@@ -713,7 +813,8 @@ print(demo.stdout)
 # )
 # model = AutoModelForCausalLM.from_pretrained(
 #     MODEL_ID, quantization_config=bnb_config, device_map="auto")
-# # casts norms to fp32, enables input gradients and gradient checkpointing
+# # casts every non-quantized fp16/bf16 parameter (norms, embeddings,
+# # lm_head) to fp32, enables input gradients and activation checkpointing
 # model = prepare_model_for_kbit_training(model)
 # peft_model = get_peft_model(model, lora_config)
 # ```

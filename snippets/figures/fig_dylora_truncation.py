@@ -9,8 +9,9 @@ best possible value at rank r is the Eckart-Young floor
 sum_{i>r} σ_i² / sum σ_i². Plotted for r = 1..8, three training seeds
 (mean, and min-max as the band): LoRA trained once per rank (300 steps
 each), one DyLoRA run (r_max = 8, r sampled each step) with the steps of ONE
-LoRA run (300) and with the steps of all eight (2400). Runs in about a
-minute on one CPU thread.
+LoRA run (300) and with the steps of all eight (2400), and one DyLoRA run in
+the "frozen" mode (a step at rank r trains only component r; 300 steps).
+Runs in about a minute on one CPU thread.
 """
 
 from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
@@ -72,12 +73,15 @@ def compute() -> list[dict]:
     rows = []
     for seed in SEEDS:
         dylora = {}
-        for label, steps in (
-            ("DyLoRA, 300 steps", STEPS),
-            ("DyLoRA, 2400 steps", 8 * STEPS),
+        for label, steps, frozen in (
+            ("DyLoRA, 300 steps", STEPS, False),
+            ("DyLoRA, 2400 steps", 8 * STEPS, False),
+            ("DyLoRA frozen mode, 300 steps", STEPS, True),
         ):
             torch.manual_seed(seed)
-            dylora[label] = DyLoRALinear(base(W0), r_max=R_MAX, alpha=ALPHA)
+            dylora[label] = DyLoRALinear(
+                base(W0), r_max=R_MAX, alpha=ALPHA, frozen=frozen
+            )
             train(dylora[label], X, Y, steps, seed)
         for r in range(1, R_MAX + 1):
             torch.manual_seed(seed)
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     floor = [next(x["eckart_young_floor"] for x in rows if x["r"] == r) for r in ranks]
     ax.plot(ranks, floor, "k--", label="best possible at rank r (Eckart–Young)")
     methods = list(dict.fromkeys(x["method"] for x in rows))
-    for method, marker in zip(methods, ("o", "s", "^"), strict=True):
+    for method, marker in zip(methods, ("o", "s", "^", "D"), strict=True):
         per_rank = [
             [x["rel_error"] for x in rows if x["method"] == method and x["r"] == r]
             for r in ranks

@@ -12,14 +12,18 @@ languages) but never the instruction format, so the base model cannot do the
 task as asked and a LoRA fine-tune has something to teach. Everything is
 seeded: the same files come out on every run.
 
-Usage: python snippets/tutorial/make_data.py [OUT_DIR]
-(writes train.jsonl and heldout.jsonl to OUT_DIR/data, corpus.txt to OUT_DIR).
+Usage: python -m snippets.tutorial.make_data --out DIR
+(writes train.jsonl and heldout.jsonl to DIR/data and corpus.txt to DIR: into a
+temporary folder first, then moved into DIR; other files in DIR are kept).
 """
 
+import argparse
 import json
 import random
-import sys
+import tempfile
 from pathlib import Path
+
+from snippets.tutorial.files import move_files
 
 ZH_DIGITS = "零一二三四五六七八九"
 EN_DIGITS = "zero one two three four five six seven eight nine".split()
@@ -144,7 +148,8 @@ def write_jsonl(records: list[dict], path: Path) -> None:
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-def main(out_dir: Path) -> None:
+def write_all(out_dir: Path) -> None:
+    """Write data/train.jsonl, data/heldout.jsonl and corpus.txt into `out_dir`."""
     train, heldout = make_dataset()
     write_jsonl(train, out_dir / "data" / "train.jsonl")
     write_jsonl(heldout, out_dir / "data" / "heldout.jsonl")
@@ -153,5 +158,15 @@ def main(out_dir: Path) -> None:
     print(f"{len(train)} train, {len(heldout)} held-out, {len(corpus)} corpus lines")
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="output folder")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_all(Path(tmp) / "out")
+        for path in move_files(Path(tmp) / "out", args.out):
+            print("wrote", path)
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent / "assets")
+    main()

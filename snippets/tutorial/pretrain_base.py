@@ -9,16 +9,21 @@ It is trained for a few minutes, by next-token prediction, on the generated
 corpus of `make_data.py`: short Chinese and English sentences in which numbers
 are read aloud. It never sees the tutorial's instruction format.
 
-Usage: python snippets/tutorial/pretrain_base.py CORPUS.txt TOKENIZER_DIR OUT_DIR
+Usage: python -m snippets.tutorial.pretrain_base --corpus CORPUS.txt \
+    --tokenizer DIR --out DIR
+(trains into a temporary folder and replaces OUT only when the model is saved).
 """
 
+import argparse
 import math
-import sys
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+from snippets.tutorial.files import replace_dir
 
 SEQ_LEN, BATCH, STEPS, WARMUP, LR = 64, 32, 1200, 50, 3e-3
 
@@ -42,7 +47,11 @@ def base_config(vocab_size: int, pad_token_id: int, eos_token_id: int) -> LlamaC
 def pretrain(
     lines: list[str], tokenizer_dir: Path, out_dir: Path, seed: int = 0
 ) -> None:
-    """Train from scratch on `lines` (packed, eos-separated) and save to `out_dir`."""
+    """Train from scratch on `lines` (packed, eos-separated) and save to `out_dir`.
+
+    `out_dir` is written directly: callers that replace a committed model pass
+    a temporary folder (see `main`).
+    """
     torch.manual_seed(seed)
     torch.set_num_threads(1)  # fastest, and reproducible, on a shared machine
     tok = AutoTokenizer.from_pretrained(tokenizer_dir)
@@ -81,6 +90,20 @@ def pretrain(
     tok.save_pretrained(out_dir)  # the model directory is self-contained
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="text, one per line")
+    parser.add_argument(
+        "--tokenizer", type=Path, required=True, help="tokenizer folder"
+    )
+    parser.add_argument("--out", type=Path, required=True, help="model folder")
+    args = parser.parse_args(argv)
+    corpus = args.corpus.read_text(encoding="utf-8").splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        pretrain(corpus, args.tokenizer, Path(tmp) / "base")
+        replace_dir(Path(tmp) / "base", args.out)
+    print("wrote", args.out)
+
+
 if __name__ == "__main__":
-    corpus = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines()
-    pretrain(corpus, Path(sys.argv[2]), Path(sys.argv[3]))
+    main()

@@ -11,14 +11,18 @@ then lines up token by token.
 The result is saved as a Hugging Face tokenizer directory, loadable with
 `AutoTokenizer.from_pretrained(dir)` like any hub tokenizer.
 
-Usage: python snippets/tutorial/train_tokenizer.py CORPUS.txt OUT_DIR
+Usage: python -m snippets.tutorial.train_tokenizer --corpus CORPUS.txt --out DIR
+(trains into a temporary folder, then replaces DIR).
 """
 
-import sys
+import argparse
+import tempfile
 from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
+
+from snippets.tutorial.files import replace_dir
 
 VOCAB_SIZE = 2048
 # CJK ideographs and CJK/full-width punctuation: one pre-token per character
@@ -49,6 +53,17 @@ def train_tokenizer(texts: list[str], out_dir: Path) -> PreTrainedTokenizerFast:
     return hf
 
 
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, required=True, help="text, one per line")
+    parser.add_argument("--out", type=Path, required=True, help="tokenizer folder")
+    args = parser.parse_args(argv)
+    corpus = args.corpus.read_text(encoding="utf-8").splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = train_tokenizer(corpus, Path(tmp) / "tokenizer")
+        replace_dir(Path(tmp) / "tokenizer", args.out)
+    print(f"{len(tok):,} tokens, written to {args.out}")
+
+
 if __name__ == "__main__":
-    corpus = Path(sys.argv[1]).read_text(encoding="utf-8").splitlines()
-    train_tokenizer(corpus, Path(sys.argv[2]))
+    main()
