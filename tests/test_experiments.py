@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from lora_ref import lora_scaling
 from lora_ref.spectra import energy_captured
 from snippets.common import read_csv as read
 from snippets.experiments import data, kit, run_all, tables
 
 LAYERS, D = 6, 384  # MiniLM: 6 layers, hidden size 384
+POOLER = D * D + D  # BERT's pooler: Linear(384, 384), unused by mean pooling
 
 
 @pytest.fixture(scope="module")
@@ -78,11 +80,19 @@ def test_full_plan_sweeps_every_setting_with_three_seeds():
     assert len(lrs["full"]) >= 4  # full fine-tuning gets a sweep too
     assert all(len(v) >= 3 for k, v in lrs.items() if k.startswith(("qv", "qk", "all")))
     chosen = {name: min(v) for name, v in lrs.items()}
-    sizes = run_all.plan_sizes(run_all.FULL, chosen)
+    phase2 = run_all.plan_phase2(run_all.FULL, chosen)
+    sizes = [r for r in phase2 if r.n_examples]
     per_size = Counter((r.name, r.n_examples) for r in sizes)
     assert set(per_size.values()) == {3}
     assert {n for _, n in per_size} == set(run_all.FULL["sizes"])
     assert {name for name, _ in per_size} == {"full", "qv_r8"}
+    assert all(r.lr == chosen[r.name] for r in sizes)
+    # the alpha rules keep lr * scaling at qv_r64's choice
+    rules = [r for r in phase2 if not r.n_examples]
+    assert {r.name for r in rules} == {s.name for s in run_all.ALPHA_RULES}
+    for r in rules:
+        scaling = lora_scaling(r.r, r.alpha, r.use_rslora)
+        assert r.lr * scaling == pytest.approx(chosen["qv_r64"] * 8 / 64)
 
 
 def test_lr_is_chosen_on_validation_not_on_test():
@@ -130,8 +140,9 @@ def test_two_settings_differ_only_when_their_ranges_do_not_overlap():
 def test_reduced_kit_writes_every_csv(kit_out):
     names = ["runs", "summary", "spectra", "grassmann", "alignment", "timing",
              "data_train", "data_val", "data_test", "data_generic"]  # fmt: skip
-    names += [f"table_{t}" for t in ("sweeps", "rank", "targets", "alpha",
-                                     "data_size", "pareto", "energy")]  # fmt: skip
+    names += [f"table_{t}" for t in ("sweeps", "rank", "alpha", "data_size",
+                                     "pareto", "energy", "grassmann",
+                                     "alignment")]  # fmt: skip
     for name in names:
         assert (kit_out / f"{name}.csv").is_file(), name
     stages = {row["stage"]: row for row in read(kit_out / "timing.csv")}
@@ -173,10 +184,16 @@ def test_runs_have_one_row_per_planned_run_with_values_in_range(kit_out):
 
 
 def test_measured_peak_memory_holds_at_least_weights_grads_and_adam_moments(kit_out):
-    """fp32 AdamW keeps 4 B per weight and 4 + 8 B more per trainable weight."""
+    """fp32 AdamW keeps 4 B per weight and 4 + 8 B more per trained weight.
+
+    BERT's pooler requires a gradient but never gets one (the head reads the
+    mean of the token states), so AdamW keeps no state for it.
+    """
     peaks = {}
     for row in read(kit_out / "runs.csv"):
         trainable, total = int(row["trainable"]), int(row["total"])
+        if row["method"] == "full":
+            trainable -= POOLER
         floor = 4 * total + 12 * trainable
         peak = float(row["peak_mib"]) * 2**20
         assert peak >= floor * (1 - 1e-5), row["name"]

@@ -30,6 +30,7 @@ LABELS = {
     "qv_r64_a2r": "LoRA q, v, r = 64, α = 2r",
     "qv_r64_rs": "LoRA q, v, r = 64, rsLoRA",
 }
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 METRICS = ("accuracy", "val_accuracy", "val_loss", "similarity_spearman",
            "embedding_cosine", "step_time_ms", "peak_mib")  # fmt: skip
 
@@ -74,9 +75,11 @@ def compare(a: dict, b: dict, metric: str = "accuracy") -> str:
 
 
 def lr_text(lr: float) -> str:
-    """1e-3 style, as on the pages."""
-    mantissa, exponent = f"{lr:.0e}".split("e")
-    return f"{mantissa}e-{int(exponent[1:])}" if lr < 1 else f"{lr:g}"
+    """3 × 10⁻⁴ style: readable, and not re-parsed as a number by the table."""
+    mantissa, exponent = f"{lr:e}".split("e")
+    mantissa = f"{float(mantissa):.3g}"
+    power = "10" + str(int(exponent)).translate(SUPERSCRIPT)
+    return power if mantissa == "1" else f"{mantissa} × {power}"
 
 
 def pareto_front(points: list[dict], x: str, y: str) -> list[dict]:
@@ -129,7 +132,7 @@ def write_tables(out: Path) -> None:
             "seeds": s["seeds"],
             "validation accuracy": spread(s, "val_accuracy"),
             "test accuracy": spread(s, "accuracy"),
-            "chosen on validation": "✓" if s["chosen"] == "1" else "",
+            "chosen on validation": "✓" if s["chosen"] == "1" else "·",
         })  # fmt: skip
     write_csv(out / "table_sweeps.csv", sweeps)
 
@@ -151,6 +154,8 @@ def write_tables(out: Path) -> None:
         "alpha": ("qv_r64", "qv_r64_a2r", "qv_r64_rs"),
     }
     for table, names in groups.items():
+        if not any(n in chosen for n in names[2:]):
+            continue  # e.g. the target sets, when the grid left them out
         rows = [best_row(chosen[n]) for n in names if n in chosen]
         if table == "alpha":
             for row, n in zip(rows, (n for n in names if n in chosen), strict=True):
@@ -209,6 +214,58 @@ def write_tables(out: Path) -> None:
                                              f"({min(rand):.3f}–{max(rand):.3f})",
         })  # fmt: skip
     write_csv(out / "table_energy.csv", rows)
+    write_csv(out / "table_grassmann.csv", grassmann_table(out))
+    write_csv(out / "table_alignment.csv", alignment_table(out))
+
+
+def per_seed_range(values_by_seed: dict) -> str:
+    """'mean (min–max)' of per-seed means."""
+    means = [statistics.fmean(v) for v in values_by_seed.values()]
+    return f"{statistics.fmean(means):.3f} ({min(means):.3f}–{max(means):.3f})"
+
+
+def grassmann_table(out: Path) -> list[dict]:
+    """φ(i, j) at four corners, mean of 6 layers, min-max over seeds."""
+    phi = defaultdict(lambda: defaultdict(list))  # (module, i, j) -> seed -> φs
+    for row in read_csv(out / "grassmann.csv"):
+        key = (row["module"], int(row["i"]), int(row["j"]))
+        phi[key][row["seed"]].append(float(row["phi"]))
+    rows = []
+    for i, j in ((1, 1), (1, 64), (8, 8), (8, 64)):
+        row = {"i": i, "j": j}
+        for module in ("query", "value"):
+            row[f"φ, W_{module[0]}"] = per_seed_range(phi[(module, i, j)])
+        row["two random subspaces"] = f"{max(i, j) / 384:.3f}"
+        rows.append(row)
+    return rows
+
+
+def alignment_table(out: Path) -> list[dict]:
+    """LoRA Table 7 at r = 8: projections of W0, mean of W_q, W_v of 6 layers."""
+    columns = {"‖ΔW‖_F": "norm_delta_w", "‖UᵀW0V‖_F, U, V of ΔW": "proj_delta_w",
+               "U, V of W0": "proj_w0", "U, V random": "proj_random"}  # fmt: skip
+    by = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+    for row in read_csv(out / "alignment.csv"):
+        if row["r"] != "8":
+            continue
+        mine = by[row["source"]]
+        for column in columns.values():
+            mine[column][row["seed"]].append(float(row[column]))
+        factor = float(row["norm_delta_w"]) / float(row["proj_delta_w"])
+        mine["factor"][row["seed"]].append(factor)
+        above = float(row["proj_delta_w"]) > float(row["proj_random"])
+        mine["above"][row["seed"]].append(float(above))
+    rows = []
+    for source, label in (("full", "full fine-tuning"), ("qv_r8", "LoRA q, v, r = 8")):
+        mine = by[source]
+        row = {"update": label}
+        row |= {name: per_seed_range(mine[c]) for name, c in columns.items()}
+        row["amplification ‖ΔW‖_F / ‖UᵀW0V‖_F"] = per_seed_range(mine["factor"])
+        above = sum(sum(v) for v in mine["above"].values())
+        total = sum(len(v) for v in mine["above"].values())
+        row["ΔW's directions above random"] = f"{above:.0f} of {total}"
+        rows.append(row)
+    return rows
 
 
 def main(argv: list[str] | None = None) -> None:

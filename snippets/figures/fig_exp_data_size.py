@@ -3,12 +3,14 @@
 Reads docs/assets/data/experiments/summary.csv (snippets/experiments/run_all.py):
 full fine-tuning and LoRA on W_q, W_v at r = 8, each at the learning rate
 its sweep chose on all training data, trained for the same number of steps
-on 50, 100, 200 and all 500 training sentences (a fresh random subset per
-seed). Mean over 3 seeds, band min-max. Shown in docs/choosing-rank.md.
+on subsets of the 500 training sentences (run_all.FULL["sizes"]; a fresh
+random subset per seed) and on all of them. Mean over 3 seeds, band
+min-max. Shown in docs/choosing-rank.md.
 """
 
 from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
 from snippets import common
 from snippets.experiments import plotting
@@ -39,7 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     plotting.enlarge()
     out = compute()
     head = plotting.chosen(plotting.summary())["head_only"]
-    fig, ax = plt.subplots(figsize=(7.5, 4.4))
+    fig, ax = plt.subplots(figsize=(8, 4.8))
     for name, (color, fmt) in SERIES.items():
         rows = [o for o in out if o["name"] == name]
         n = [o["n_examples"] for o in rows]
@@ -51,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     ax.axhline(head["accuracy_mean"], color="grey", linestyle=":",
                label="frozen encoder, all data")  # fmt: skip
     ax.set_xscale("log")
-    ax.set_xticks([50, 100, 200, 500], ["50", "100", "200", "500"])
+    sizes = sorted({o["n_examples"] for o in out})
+    ax.set_xticks(sizes, [str(n) for n in sizes])
+    ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("training sentences (log scale)")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(0, 1.05)

@@ -1,7 +1,7 @@
 """Learning-rate sweeps on the validation split: full fine-tuning and each LoRA setting.
 
 Reads docs/assets/data/experiments/summary.csv (snippets/experiments/run_all.py).
-Validation accuracy (200 sentences carved from the training data; the test
+Validation accuracy (100 sentences carved from the training data; the test
 split is never used to choose) at every learning rate of each sweep: mean
 over 3 seeds, bars min-max; a star marks the learning rate chosen. Shown in
 docs/choosing-rank.md and docs/hyperparameters.md.
@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 from snippets.experiments import plotting
 
 NAME = "exp_lr"
-LORA = ("qv_r1", "qv_r8", "qv_r64", "qkvo_r4", "all_r2")
+LORA = ("qv_r1", "qv_r8", "qv_r64", "qkvo_r4", "all_r2")  # those the grid ran
 
 
 def compute() -> list[dict]:
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     out = compute()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     sweep(left, [o for o in out if o["name"] == "full"], "k", "full fine-tuning")
-    for i, name in enumerate(LORA):
+    present = [n for n in LORA if any(o["name"] == n for o in out)]
+    for i, name in enumerate(present):
         rows = [o for o in out if o["name"] == name]
         sweep(right, rows, f"C{i}", plotting.LABELS[name].removeprefix("LoRA "))
     left.set_ylabel("validation accuracy")
