@@ -164,6 +164,8 @@ def write_tables(out: Path) -> None:
                     float(s["alpha"]) / int(s["r"]))  # fmt: skip
                 row["scaling γ"] = f"{scaling:g}"
                 row["lr × γ"] = f"{float(s['lr']) * scaling:.2g}"
+                base = chosen["qv_r64"]
+                row["vs α = 8"] = "—" if s is base else compare(s, base)
         write_csv(out / f"table_{table}.csv", rows)
 
     sizes = []  # data-size ablation, at each method's chosen lr

@@ -11,6 +11,7 @@ from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import ScalarFormatter
 
 from snippets import common
 from snippets.experiments import plotting
@@ -55,7 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     ax.set_xlabel("rank $r$ of the approximation (log scale)")
     ax.set_ylabel(r"$\|\Delta W - \Delta W_r\|_F \;/\; \|\Delta W\|_F$")
     ax.set_ylim(0, 1.02)
-    ax.set_title("Best rank-r approximation error (Eckart–Young)")
+    ax.xaxis.set_major_formatter(ScalarFormatter())
+    ax.set_title("Best rank-$r$ approximation error (Eckart–Young)")
     ax.legend()
     style.save_svg(fig, NAME, args.out)
     style.save_csv(out, NAME, args.out)

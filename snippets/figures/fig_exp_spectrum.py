@@ -11,6 +11,7 @@ from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 from collections import defaultdict
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import ScalarFormatter
 
 from snippets import common
 from snippets.experiments import plotting
@@ -87,6 +88,8 @@ def main(argv: list[str] | None = None) -> None:
     right.set_ylabel(r"fraction of $\|\Delta W\|_F^2$ in top r")
     right.set_title("72 matrices: mean, min–max band")
     right.set_ylim(0, 1.02)
+    for ax in (left, right):
+        ax.xaxis.set_major_formatter(ScalarFormatter())
     right.legend(loc="lower right")
     left.legend(loc="lower left")
     fig.tight_layout()
