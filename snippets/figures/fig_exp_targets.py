@@ -1,73 +1,52 @@
-"""Which matrices to adapt: q+v vs q+k+v+o vs all linear layers, measured on MiniLM.
+"""Which matrices to adapt, at an equal budget of trainable parameters, on MiniLM.
 
-Reads docs/assets/data/experiments/runs.csv (snippets/experiments/run_all.py):
-at equal rank r = 8, and at a roughly equal budget of trainable parameters
-(q+v at r = 8, q+k+v+o at r = 4, all linear at r = 2). Shown in
-docs/choosing-rank.md.
+Reads docs/assets/data/experiments/summary.csv (snippets/experiments/run_all.py):
+q, v at r = 8, q, k, v, o at r = 4 and all linear layers at r = 2 (73,728,
+73,728 and 82,944 trainable parameters, as in LoRA Table 5), each at the
+learning rate its own sweep chose on the validation split. Bars: mean over 3
+seeds; whiskers: min-max. Shown in docs/choosing-rank.md.
 """
 
 from snippets.figures import style  # noqa: I001  (first: backend, rcParams)
 import matplotlib.pyplot as plt
 
-from snippets import common
+from snippets.experiments import plotting
 
 NAME = "exp_targets"
-GROUPS = {
-    "equal rank (r = 8)": ("qv_r8", "qkvo_r8", "all_r8"),
-    "equal budget": ("qv_r8", "qkvo_r4", "all_r2"),
-}
-LABELS = ("q, v", "q, k, v, o", "all linear")
+NAMES = ("qv_r8", "qkvo_r4", "all_r2")
+TICKS = ("q, v\nr = 8", "q, k, v, o\nr = 4", "all linear\nr = 2")
+KEYS = ("r", "trainable", "lr", "accuracy_mean", "accuracy_min", "accuracy_max",
+        "similarity_spearman_mean", "similarity_spearman_min",
+        "similarity_spearman_max")  # fmt: skip
 
 
-def compute() -> tuple[list[dict], float]:
-    """One row per bar (group, target set), and the full fine-tuning accuracy."""
-    runs = {
-        row["name"]: row for row in common.read_csv(common.EXPERIMENTS / "runs.csv")
-    }
-    out = []
-    for group, names in GROUPS.items():
-        for label, name in zip(LABELS, names, strict=True):
-            row = runs[name]
-            out.append(
-                {
-                    "group": group,
-                    "targets": label,
-                    "name": name,
-                    "r": int(row["r"]),
-                    "trainable": int(row["trainable"]),
-                    "accuracy": float(row["accuracy"]),
-                }
-            )
-    return out, float(runs["full"]["accuracy"])
+def compute() -> list[dict]:
+    """One row per target set at its chosen lr, then full fine-tuning."""
+    best = plotting.chosen(plotting.summary())
+    return [{"name": n} | {k: best[n][k] for k in KEYS} for n in (*NAMES, "full")]
 
 
 def main(argv: list[str] | None = None) -> None:
     args = style.parse_args(__doc__, argv)
-    out, full = compute()
-    fig, ax = plt.subplots()
-    width = 0.27
-    for g in range(len(GROUPS)):
-        for t, label in enumerate(LABELS):
-            o = out[3 * g + t]
-            x = g + (t - 1) * width
-            ax.bar(
-                x, o["accuracy"], width, color=f"C{t}", label=label if g == 0 else None
-            )
-            ax.text(
-                x,
-                o["accuracy"] + 0.005,
-                f"r={o['r']}\n{o['trainable'] / 1000:.0f}k",
-                ha="center",
-                va="bottom",
-                fontsize=7,
-            )
-    ax.axhline(full, color="k", linestyle="--", label="full fine-tuning")
-    ax.set_xticks(range(len(GROUPS)), list(GROUPS))
-    lowest = min(o["accuracy"] for o in out)
-    ax.set_ylim(max(0.0, lowest - 0.1), 1.2)  # room for the legend above the bars
-    ax.set_ylabel("test accuracy")
-    ax.set_title("Target modules (labels: rank, trainable parameters)")
-    ax.legend(fontsize=8, loc="upper right", ncol=2)
+    plotting.enlarge()
+    out = compute()
+    full = out[-1]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, metric, title in (
+        (axes[0], "accuracy", "New task: test accuracy"),
+        (axes[1], "similarity_spearman", "Kept: Spearman corr. on generic text"),
+    ):
+        mean = [o[f"{metric}_mean"] for o in out[:-1]]
+        err = plotting.minmax_err(out[:-1], metric)
+        ax.bar(range(3), mean, 0.6, yerr=err, capsize=5, color=["C0", "C1", "C2"])
+        ax.axhline(full[f"{metric}_mean"], color="k", linestyle="--",
+                   label="full fine-tuning")  # fmt: skip
+        ax.set_xticks(range(3), TICKS)
+        ax.set_ylim(0, 1.1)
+        ax.set_title(title)
+    axes[0].set_ylabel("mean over 3 seeds (bars: min–max)")
+    axes[0].legend(loc="lower right")
+    fig.tight_layout()
     style.save_svg(fig, NAME, args.out)
     style.save_csv(out, NAME, args.out)
 
