@@ -63,24 +63,7 @@ def pages(site: Path) -> list[str]:
 
 @pytest.fixture
 def page(browser):
-    context = browser.new_context()
-    page = context.new_page()
-    page.problems = problems = []
-
-    def loopback_only(route):
-        if urlparse(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            return route.continue_()
-        problems.append(f"external request: {route.request.url}")
-        return route.abort()
-
-    page.route("**/*", loopback_only)
-    page.on(
-        "console", lambda m: m.type == "error" and problems.append(f"console: {m.text}")
-    )
-    page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
-    page.on(
-        "response", lambda r: r.status >= 400 and problems.append(f"{r.status} {r.url}")
-    )
+    context, page = open_context(browser, "light")
     yield page
     context.close()
 

@@ -31,7 +31,7 @@ measured, with the load average it ran under.
     | alpha rules at r = 64          | 2        | 1   | 3     | 6    | 100     |
     | total                          |          |     |       | 78   | ~1680   |
 
-that is about 14 minutes on 2 quiet cores, within the 25-minute budget
+measured: 512 s (8.5 minutes) on 2 quiet cores, within the 25-minute budget
 (shrink steps before seeds if a grid grows). Writes into OUT
 (default docs/assets/data/experiments/) through a temporary folder whose
 files replace those in OUT only once everything has finished:

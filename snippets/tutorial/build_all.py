@@ -19,6 +19,7 @@ Usage: python -m snippets.tutorial.build_all [--notebook-only]
 """
 
 import argparse
+import json
 import shutil
 import tempfile
 import time
@@ -67,10 +68,26 @@ def main(argv: list[str] | None = None) -> None:
             replace_dir(assets / "base", ASSETS / "base")
         adapter = work / "output" / "adapter"
         (adapter / "README.md").unlink(missing_ok=True)  # PEFT's stub model card
+        portable_base_path(adapter / "adapter_config.json")
         shutil.copytree(adapter, work / "adapter")
         replace_dir(work / "adapter", ASSETS / "adapter")
         run_notebook.write_rendered(nb)
     print("wrote", run_notebook.RENDERED.relative_to(run_notebook.ROOT))
+
+
+def portable_base_path(config_file: Path) -> None:
+    """Record the base model as a path inside the repository, not this machine's.
+
+    PEFT writes the absolute path it loaded the base from; the committed
+    adapter names it relative to the repository root instead.
+    """
+    config = json.loads(config_file.read_text("utf-8"))
+    base = Path(config["base_model_name_or_path"])
+    if base.is_absolute():
+        config["base_model_name_or_path"] = base.relative_to(
+            run_notebook.ROOT
+        ).as_posix()
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True), "utf-8")
 
 
 if __name__ == "__main__":
