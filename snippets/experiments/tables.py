@@ -12,7 +12,7 @@ are called different only when their min-max ranges do not overlap.
 """
 
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 from snippets.common import EXPERIMENTS, argument_parser, r6, read_csv, write_csv
@@ -126,13 +126,22 @@ def write_tables(out: Path) -> None:
     best_full = chosen["full"]
 
     sweeps = []  # every learning rate of every setting
+    n_lrs = Counter(s["name"] for s in full_data)
+
+    def how_chosen(s: dict) -> str:
+        if n_lrs[s["name"]] > 1:
+            return "✓" if s["chosen"] == "1" else "·"
+        if s["name"].endswith(("_a2r", "_rs")):  # the alpha rules: lr * γ held
+            return "derived (lr·γ as α = 8's)"
+        return "only value"
+
     for s in full_data:
         sweeps.append({
             "setting": LABELS.get(s["name"], s["name"]), "lr": lr_text(float(s["lr"])),
             "seeds": s["seeds"],
             "validation accuracy": spread(s, "val_accuracy"),
             "test accuracy": spread(s, "accuracy"),
-            "chosen on validation": "✓" if s["chosen"] == "1" else "·",
+            "chosen on validation": how_chosen(s),
         })  # fmt: skip
     write_csv(out / "table_sweeps.csv", sweeps)
 
