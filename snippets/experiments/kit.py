@@ -10,9 +10,13 @@ sections below (imports, load, model, train, measure) and runs them on a
 tiny configuration.
 
 Methods plug in through `METHODS`: a function that takes the classifier and
-the run's config and decides which weights train (and installs adapters). A
-new method adds one entry; `build`, `train` and the measurements stay as they
-are.
+the run's config and decides which weights train (and installs adapters). It
+may return `Hooks` for what a method changes in the training loop (its own
+optimizer groups, an extra loss term, work before or after each step), and
+may set `model.input_adapter` for methods that change the encoder's input
+(soft prompts, prefixes). The methods beyond full fine-tuning, the head and
+LoRA are registered by `methods.py`. A new method adds one entry; `build`,
+`train` and the measurements stay as they are.
 """
 
 # --8<-- [start:imports]
@@ -65,10 +69,16 @@ class SentenceClassifier(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.head = nn.Linear(encoder.config.hidden_size, n_classes)
+        # a method that changes the input (prompt, prefix) sets a module here
+        # that runs the encoder and returns the real tokens' hidden states
+        self.input_adapter: nn.Module | None = None
 
     def embed(self, input_ids, attention_mask) -> torch.Tensor:
-        out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        h = out.last_hidden_state  # (n, s, 384)
+        if self.input_adapter is not None:
+            h = self.input_adapter(self.encoder, input_ids, attention_mask)
+        else:
+            out = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
+            h = out.last_hidden_state  # (n, s, 384)
         mask = attention_mask.unsqueeze(-1).to(h.dtype)  # (n, s, 1)
         return (h * mask).sum(1) / mask.sum(1)  # mean over real tokens
 
@@ -93,11 +103,38 @@ class RunConfig:
     seed: int = 0
     n_examples: int = 0  # training examples used; 0 = all of them
     n_classes: int = 4
+    options: tuple[tuple[str, object], ...] = ()  # method-specific, (key, value)
+
+    def option(self, key: str, default: object = None) -> object:
+        """The value of a method-specific option, or `default`."""
+        return dict(self.options).get(key, default)
+
+
+@dataclass
+class Hooks:
+    """What a method changes in `train`'s loop (every field optional).
+
+    groups: optimizer groups for the trainable weights outside the head
+        (default: one group at `config.lr`).
+    extra_loss: a term added to the loss of each step.
+    before_step: called with the step index before the forward pass.
+    after_update: called with the step index after `opt.step()`, before the
+        gradients are cleared.
+    """
+
+    groups: list[dict] | None = None
+    extra_loss: Callable[[], torch.Tensor] | None = None
+    before_step: Callable[[int], None] | None = None
+    after_update: Callable[[int], None] | None = None
 
 
 def prepare_full(model: SentenceClassifier, config: RunConfig) -> None:
-    """Full fine-tuning: every encoder weight trains."""
+    """Full fine-tuning: every encoder weight that the loss reaches trains."""
     model.encoder.requires_grad_(True)
+    # mean pooling never reads BERT's pooler: it gets no gradient, so it is
+    # frozen rather than counted as trained
+    if getattr(model.encoder, "pooler", None) is not None:
+        model.encoder.pooler.requires_grad_(False)
 
 
 def prepare_head(model: SentenceClassifier, config: RunConfig) -> None:
@@ -111,7 +148,7 @@ def prepare_lora(model: SentenceClassifier, config: RunConfig) -> None:
                alpha=config.alpha, use_rslora=config.use_rslora)  # fmt: skip
 
 
-METHODS: dict[str, Callable[[SentenceClassifier, RunConfig], None]] = {
+METHODS: dict[str, Callable[[SentenceClassifier, RunConfig], Hooks | None]] = {
     "full": prepare_full,
     "head": prepare_head,
     "lora": prepare_lora,
@@ -120,15 +157,20 @@ METHODS: dict[str, Callable[[SentenceClassifier, RunConfig], None]] = {
 
 def build(config: RunConfig, encoder: nn.Module) -> SentenceClassifier:
     """A new classifier on a copy of the pretrained encoder, per method."""
+    return build_with_hooks(config, encoder)[0]
+
+
+def build_with_hooks(config: RunConfig, encoder: nn.Module) -> tuple:
+    """(classifier, Hooks): `build`, and what the method changes in training."""
     if config.method not in METHODS:
         raise ValueError(
             f"method must be one of {sorted(METHODS)}, got {config.method!r}"
         )
     torch.manual_seed(config.seed)  # head init (and A's init) follow the seed
     model = SentenceClassifier(copy.deepcopy(encoder), config.n_classes)
-    METHODS[config.method](model, config)
+    hooks = METHODS[config.method](model, config) or Hooks()
     model.head.requires_grad_(True)
-    return model
+    return model, hooks
 
 
 # --8<-- [end:model]
@@ -142,10 +184,13 @@ def train(config: RunConfig, encoder: nn.Module, data: dict) -> tuple:
     (ms) and the peak memory of one step (MiB, weights and optimizer state
     included), both measured here.
     """
-    model = build(config, encoder)
-    body = [p for p in model.encoder.parameters() if p.requires_grad]
-    groups = [{"params": list(model.head.parameters()), "lr": config.head_lr}]
-    if body:
+    model, hooks = build_with_hooks(config, encoder)
+    head = set(model.head.parameters())
+    body = [p for p in model.parameters() if p.requires_grad and p not in head]
+    groups = [{"params": list(head), "lr": config.head_lr}]
+    if hooks.groups is not None:
+        groups += hooks.groups
+    elif body:
         groups.append({"params": body, "lr": config.lr})
     # weight decay 0: decay would add a multiple of W0 to ΔW
     opt = torch.optim.AdamW(groups, weight_decay=0.0, fused=True)
@@ -163,12 +208,19 @@ def train(config: RunConfig, encoder: nn.Module, data: dict) -> tuple:
     losses, times, peak = [], [], 0
 
     def step(idx: torch.Tensor) -> None:
+        i = len(losses)
+        if hooks.before_step is not None:
+            hooks.before_step(i)
         mask = data["attention_mask"][idx]
         s = int(mask.sum(1).max())  # pad each batch to its longest text
         logits = model(data["input_ids"][idx, :s], mask[:, :s])
         loss = nn.functional.cross_entropy(logits, data["labels"][idx])
+        if hooks.extra_loss is not None:
+            loss = loss + hooks.extra_loss()
         loss.backward()
         opt.step()
+        if hooks.after_update is not None:
+            hooks.after_update(i)
         scheduler.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
