@@ -18,6 +18,16 @@
 4. The one-page handbook (mkdocs-print-site-plugin, print_page/): an
    interactive form (the memory calculator) is replaced by a note, since the
    plugin renames its fields and a form does nothing on paper.
+5. The Chinese edition (mkdocs-static-i18n builds / and then /zh/ in one run,
+   so every API object has two URLs): autorefs resolves a reference to the
+   URL closest to the page (`resolve_closest` in mkdocs.yml), but the one-page
+   handbook asks without a page; such a lookup is answered from the home page
+   of the language being built, so print_page/ and zh/print_page/ each get
+   their own edition's anchors instead of a "Multiple primary URLs" warning.
+   mkdocs-print-site-plugin knows nothing of languages: in the /zh/ build it
+   would write its page over the English print_page/. The one-page handbook
+   is English only: the plugin is switched off for the other languages'
+   builds, and their pages link to the English print_page/.
 """
 
 from __future__ import annotations
@@ -29,6 +39,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mkdocs.plugins import event_priority
 
 PACKAGES = ("torch", "peft", "transformers", "bitsandbytes")
 OPTIONAL = {"bitsandbytes"}  # named in the footer only where installed
@@ -63,7 +75,10 @@ def git(root: Path, *args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+@event_priority(-110)  # after mkdocs-static-i18n's on_config (-100): its language
 def on_config(config: Any) -> Any:
+    answer_pageless_lookups_per_language(config)
+    print_site_only_in_the_default_language(config)
     root = Path(config.config_file_path).parent
     commit = git(root, "rev-parse", "HEAD")
     dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no"))
@@ -99,6 +114,8 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    if not is_default_language(config):  # the one-page handbook is English only
+        html = html.replace('href="print_page/"', 'href="../print_page/"')
     return html.replace(
         CONTINUES,
         '<p class="md-continues"><em>Continues the block above.</em></p>',
@@ -188,7 +205,11 @@ FORM_NOTE = (
 )
 
 
+# after mkdocs-static-i18n's on_post_build (-100): it builds /zh/ there and then
+# writes the search index of both editions again
+@event_priority(-200)
 def on_post_build(config: Any) -> None:
+    copy_sitemap_to_each_language(config)
     print_page = Path(config.site_dir) / "print_page" / "index.html"
     if print_page.exists():
         text = print_page.read_text(encoding="utf-8")
@@ -201,9 +222,78 @@ def on_post_build(config: Any) -> None:
         doc["text"] = plain_search_text(doc.get("text", ""))
         doc["title"] = plain_search_text(doc.get("title", ""))
         alias = SEARCH_ALIASES.get(doc["title"].strip().lower())
-        if alias:
+        if alias and f"({alias})" not in doc["text"]:
             doc["text"] += f" ({alias})"
     index_file.write_text(
         json.dumps(index, ensure_ascii=False, separators=(",", ":")),
         encoding="utf-8",
     )
+
+
+# -- 5. the Chinese edition: autorefs lookups without a page -------------------
+
+
+def answer_pageless_lookups_per_language(config: Any) -> None:
+    """Make autorefs answer a lookup without `from_url` for the current language.
+
+    mkdocs-print-site-plugin resolves the references of the one-page handbook
+    with `get_item_url(identifier)`, no page given. With two editions built
+    in one run, autorefs then finds two URLs and warns (a strict-build error).
+    The wrapper asks on behalf of the current edition's home page instead
+    (the language is read at lookup time: i18n switches it between builds).
+    """
+    autorefs = config.plugins.get("autorefs")
+    i18n = config.plugins.get("i18n")
+    if autorefs is None or i18n is None or getattr(autorefs, "_i18n_wrapped", False):
+        return
+    lookup = autorefs.get_item_url
+
+    def get_item_url(identifier: str, from_url: str | None = None, *args, **kwargs):
+        if from_url is None:
+            language = i18n.current_language
+            home = "" if language in (None, i18n.default_language) else f"{language}/"
+            return lookup(identifier, home, *args, **kwargs)
+        return lookup(identifier, from_url, *args, **kwargs)
+
+    autorefs.get_item_url = get_item_url
+    autorefs._i18n_wrapped = True
+
+
+def current_language(config: Any) -> tuple[str | None, str | None]:
+    """(language being built, default language); (None, None) without i18n."""
+    i18n = config.plugins.get("i18n")
+    if i18n is None:
+        return None, None
+    return i18n.current_language, i18n.default_language
+
+
+def is_default_language(config: Any) -> bool:
+    language, default = current_language(config)
+    return language is None or language == default
+
+
+def print_site_only_in_the_default_language(config: Any) -> None:
+    print_site = config.plugins.get("print-site")
+    if print_site is not None and config.plugins.get("i18n") is not None:
+        print_site.config["enabled"] = is_default_language(config)
+
+
+def copy_sitemap_to_each_language(config: Any) -> None:
+    """Give /zh/ a sitemap.xml: Material fetches one per alternate language.
+
+    The language switcher's script loads `<edition>/sitemap.xml` for every
+    `link rel=alternate` in the page head; mkdocs-static-i18n writes one
+    sitemap, at the root, that lists every page with its alternates. Without a
+    copy, every page's request for /zh/sitemap.xml is a 404 and a console error.
+    """
+    i18n = config.plugins.get("i18n")
+    site = Path(config.site_dir)
+    if i18n is None or not (site / "sitemap.xml").exists():
+        return
+    for language in i18n.config.languages:
+        target = site / language.locale
+        if language.default or not target.is_dir():
+            continue
+        for name in ("sitemap.xml", "sitemap.xml.gz"):
+            if (site / name).exists():
+                (target / name).write_bytes((site / name).read_bytes())
