@@ -3,8 +3,8 @@
 `docs/<page>.zh.md` is the Chinese twin of `docs/<page>.md` (mkdocs-static-i18n,
 suffix layout, served under /zh/). Its code is the English page's code: every
 fenced block (any language), every pytest-codeblocks directive, every
-`--8<--` include line, every `{{ ... }}` macro line and every display formula
-(`$$ ... $$`) appears in both files byte for byte and in the same order, so
+`--8<--` include line, every `{{ ... }}` macro line, every display formula
+(`$$ ... $$`) and every mkdocstrings `::: module` directive appears in both files byte for byte and in the same order, so
 the Chinese pages need not run their fences a second time (conftest.py skips
 them) and cannot drift from the tested code. A Chinese page records the
 sha256 of the English file it translates (`en_sha256` in its front matter);
@@ -71,6 +71,7 @@ FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>`{3,}|~{3,})(?P<info>.*)$")
 DIRECTIVE = re.compile(r"<!--\s*pytest[-.]")  # pytest-codeblocks: / pytest.mark.
 INCLUDE = re.compile(r"-+8<-+")
 MACRO = re.compile(r"\{\{.*?\}\}")
+AUTODOC = re.compile(r"^[ \t]*:::[ \t]+\S")  # mkdocstrings: `::: lora_ref.x`
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n(?P<body>.*?\n)---[ \t]*\n", re.DOTALL)
 STAMP_KEYS = ("en_source", "en_sha256")
 
@@ -97,8 +98,9 @@ def frozen_parts(text: str) -> list[tuple[int, str, str]]:
     Returns (line number, kind, text) for every fenced block (all its lines,
     fence lines and indentation included; kind "fence"), every line outside
     a fence holding a pytest directive, a `--8<--` include or a `{{ ... }}`
-    macro (kind "directive", "include", "macro") and every display formula
-    `$$ ... $$` outside fences (kind "math"). Line numbers count from the
+    macro (kind "directive", "include", "macro"), every display formula
+    `$$ ... $$` outside fences (kind "math") and every mkdocstrings
+    `::: module` line with its indented options (kind "autodoc"). Line numbers count from the
     top of the file, front matter included.
     """
     meta_len = len(text) - len(split_front_matter(text)[1])
@@ -134,6 +136,12 @@ def frozen_parts(text: str) -> list[tuple[int, str, str]]:
                 block.append(lines[i])
                 closed = lines[i].strip().endswith("$$")
             parts.append((number, "math", "\n".join(block)))
+        elif AUTODOC.match(line):
+            block = [line]  # with its indented options, if any
+            while i + 1 < len(lines) and lines[i + 1].startswith((" ", "\t")):
+                i += 1
+                block.append(lines[i])
+            parts.append((number, "autodoc", "\n".join(block)))
         elif DIRECTIVE.search(line):
             parts.append((number, "directive", line))
         elif INCLUDE.search(line):

@@ -126,6 +126,11 @@ $$
 
 {{ read_csv('table.csv') }}
 
+::: lora_ref.budget
+    options:
+      members:
+        - finetune_memory
+
 ## Run this yourself
 
 --8<-- "snippets/x.py:part"
@@ -165,6 +170,11 @@ $$
 
 {{ read_csv('table.csv') }}
 
+::: lora_ref.budget
+    options:
+      members:
+        - finetune_memory
+
 ## 自己运行 {#run-this-yourself}
 
 --8<-- "snippets/x.py:part"
@@ -188,7 +198,7 @@ def test_a_correct_translation_passes_every_guard(pair):
     kinds = [kind for _, kind, _ in i18n.frozen_parts(EN_PAGE)]
     assert kinds == [
         "fence", "directive", "fence", "directive", "fence", "math", "fence",
-        "macro", "include",
+        "macro", "autodoc", "include",
     ]  # fmt: skip
 
 
@@ -202,6 +212,7 @@ def test_a_correct_translation_passes_every_guard(pair):
         ("\\gamma B A", "\\gamma BA", "math"),  # display math
         ("{{ read_csv('table.csv') }}", "{{ read_csv('t.csv') }}", "macro"),
         ('"snippets/x.py:part"', '"snippets/x.py:other"', "include"),
+        ("        - finetune_memory", "        - nf4_bytes", "autodoc"),
     ],
 )
 def test_identity_guard_fails_on_a_changed_code_item(pair, old, new, kind):
