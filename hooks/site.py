@@ -7,7 +7,8 @@
    so the repository's address lives in one setting (mkdocs.yml, REPO_URL).
    Output blocks (the fence after `<!--pytest-codeblocks:expected-output-->`)
    get an "Output" title, the `md-output` class and no copy button; the line
-   `*Continues the block above.*` gets the `md-continues` class. Only the
+   `*Continues the block above.*` (on Chinese pages `*接上一个代码块。*`) gets
+   the `md-continues` class. Only the
    rendering changes: pytest-codeblocks reads the Markdown files themselves.
    Table-of-contents links whose heading contains code (mkdocs-jupyter drops
    the code from the TOC's anchor, so the link is dead) point at the real
@@ -103,6 +104,7 @@ OUTPUT_FENCE = re.compile(
 )
 OUTPUT_ATTRS = '{ .text .md-output .no-copy title="Output" }'
 CONTINUES = "<p><em>Continues the block above.</em></p>"
+CONTINUES_ZH = "<p><em>接上一个代码块。</em></p>"  # the Chinese pages' marker
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -116,6 +118,9 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
     if not is_default_language(config):  # the one-page handbook is English only
         html = html.replace('href="print_page/"', 'href="../print_page/"')
+    html = html.replace(
+        CONTINUES_ZH, '<p class="md-continues"><em>接上一个代码块。</em></p>'
+    )
     return html.replace(
         CONTINUES,
         '<p class="md-continues"><em>Continues the block above.</em></p>',
