@@ -29,6 +29,12 @@
    would write its page over the English print_page/. The one-page handbook
    is English only: the plugin is switched off for the other languages'
    builds, and their pages link to the English print_page/.
+   The page head loses its `<link rel="alternate" hreflang>` tags: Material's
+   script fetches `<that address>/sitemap.xml` for each (a 404 and a console
+   error on every page, since mkdocs-static-i18n points them at the page's
+   twin, not at a language root). The language menu links each page to its
+   twin directly, and sitemap.xml lists every page's alternates for search
+   engines.
 """
 
 from __future__ import annotations
@@ -214,10 +220,9 @@ FORM_NOTE = (
 # writes the search index of both editions again
 @event_priority(-200)
 def on_post_build(config: Any) -> None:
-    copy_sitemap_to_each_language(config)
     print_page = Path(config.site_dir) / "print_page" / "index.html"
     if print_page.exists():
-        text = print_page.read_text(encoding="utf-8")
+        text = without_head_alternates(print_page.read_text(encoding="utf-8"), config)
         print_page.write_text(FORM.sub(FORM_NOTE, text), encoding="utf-8")
     index_file = Path(config.site_dir) / "search" / "search_index.json"
     if not index_file.exists():
@@ -283,22 +288,23 @@ def print_site_only_in_the_default_language(config: Any) -> None:
         print_site.config["enabled"] = is_default_language(config)
 
 
-def copy_sitemap_to_each_language(config: Any) -> None:
-    """Give /zh/ a sitemap.xml: Material fetches one per alternate language.
+HEAD_ALTERNATE = re.compile(
+    r'[ \t]*<link\b[^>]*\brel="alternate"[^>]*\bhreflang="[^>]*>\n?'
+)
 
-    The language switcher's script loads `<edition>/sitemap.xml` for every
-    `link rel=alternate` in the page head; mkdocs-static-i18n writes one
-    sitemap, at the root, that lists every page with its alternates. Without a
-    copy, every page's request for /zh/sitemap.xml is a 404 and a console error.
-    """
-    i18n = config.plugins.get("i18n")
-    site = Path(config.site_dir)
-    if i18n is None or not (site / "sitemap.xml").exists():
-        return
-    for language in i18n.config.languages:
-        target = site / language.locale
-        if language.default or not target.is_dir():
-            continue
-        for name in ("sitemap.xml", "sitemap.xml.gz"):
-            if (site / name).exists():
-                (target / name).write_bytes((site / name).read_bytes())
+
+def without_head_alternates(output: str, config: Any) -> str:
+    if config.plugins.get("i18n") is None:
+        return output
+    head_end = output.find("</head>")
+    return HEAD_ALTERNATE.sub("", output[:head_end]) + output[head_end:]
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    return without_head_alternates(output, config)
+
+
+def on_post_template(output_content: str, template_name: str, config: Any) -> str:
+    if not template_name.endswith(".html"):  # 404.html; not sitemap.xml
+        return output_content
+    return without_head_alternates(output_content, config)
