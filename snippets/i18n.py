@@ -4,9 +4,10 @@
 suffix layout, served under /zh/). Its code is the English page's code: every
 fenced block (any language), every pytest-codeblocks directive, every
 `--8<--` include line, every `{{ ... }}` macro line, every display formula
-(`$$ ... $$`) and every mkdocstrings `::: module` directive appears in both files byte for byte and in the same order, so
-the Chinese pages need not run their fences a second time (conftest.py skips
-them) and cannot drift from the tested code. A Chinese page records the
+(`$$ ... $$`) and every mkdocstrings `::: module` directive appears in both
+files byte for byte and in the same order, so the Chinese pages need not run
+their fences a second time (conftest.py skips them) and cannot drift from the
+tested code. A Chinese page records the
 sha256 of the English file it translates (`en_sha256` in its front matter);
 when the English page changes, the stamp no longer matches and
 tests/test_translations.py fails until the translation is updated and
@@ -100,8 +101,8 @@ def frozen_parts(text: str) -> list[tuple[int, str, str]]:
     a fence holding a pytest directive, a `--8<--` include or a `{{ ... }}`
     macro (kind "directive", "include", "macro"), every display formula
     `$$ ... $$` outside fences (kind "math") and every mkdocstrings
-    `::: module` line with its indented options (kind "autodoc"). Line numbers count from the
-    top of the file, front matter included.
+    `::: module` line with its indented options (kind "autodoc"). Line
+    numbers count from the top of the file, front matter included.
     """
     meta_len = len(text) - len(split_front_matter(text)[1])
     offset = text[:meta_len].count("\n")
