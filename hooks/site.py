@@ -28,13 +28,21 @@
    mkdocs-print-site-plugin knows nothing of languages: in the /zh/ build it
    would write its page over the English print_page/. The one-page handbook
    is English only: the plugin is switched off for the other languages'
-   builds, and their pages link to the English print_page/.
+   builds, and their pages link to the English print_page/. The same goes
+   for 404.html (one per site, at its root: GitHub Pages serves only that
+   one): the /zh/ build would overwrite the English one.
    The page head loses its `<link rel="alternate" hreflang>` tags: Material's
    script fetches `<that address>/sitemap.xml` for each (a 404 and a console
    error on every page, since mkdocs-static-i18n points them at the page's
    twin, not at a language root). The language menu links each page to its
    twin directly, and sitemap.xml lists every page's alternates for search
    engines.
+   mkdocs-static-i18n rebuilds the file list after mkdocs-jupyter has turned
+   the notebook into a page, so the notebook would be copied as a raw .ipynb
+   to its page's address: in the English build the notebook is made a page
+   again, and the /zh/ build copies nothing over it (its nav links the
+   English notebook page: the notebook is English only, see
+   docs/finetune-causal-lm.zh.md).
 """
 
 from __future__ import annotations
@@ -86,6 +94,7 @@ def git(root: Path, *args: str) -> str:
 def on_config(config: Any) -> Any:
     answer_pageless_lookups_per_language(config)
     print_site_only_in_the_default_language(config)
+    not_found_page_only_in_the_default_language(config)
     root = Path(config.config_file_path).parent
     commit = git(root, "rev-parse", "HEAD")
     dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no"))
@@ -308,3 +317,35 @@ def on_post_template(output_content: str, template_name: str, config: Any) -> st
     if not template_name.endswith(".html"):  # 404.html; not sitemap.xml
         return output_content
     return without_head_alternates(output_content, config)
+
+
+@event_priority(-110)  # after mkdocs-static-i18n's on_files (-100)
+def on_files(files: Any, config: Any) -> Any:
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is None or config.plugins.get("i18n") is None:
+        return files
+    from mkdocs_jupyter.plugin import NotebookFile
+
+    if not is_default_language(config):
+        # the nav links the English notebook page; the raw .ipynb this build
+        # would copy to that page's address must not overwrite it
+        for file in files:
+            if not isinstance(file, NotebookFile) and jupyter.should_include(file):
+                file.copy_file = lambda dirty=False: None
+        return files
+
+    for file in list(files):
+        if not isinstance(file, NotebookFile) and jupyter.should_include(file):
+            files.remove(file)
+            files.append(NotebookFile(file, **config))
+    return files
+
+
+def not_found_page_only_in_the_default_language(config: Any) -> None:
+    if config.plugins.get("i18n") is None:
+        return
+    templates = config.theme.static_templates
+    if is_default_language(config):
+        templates.add("404.html")
+    else:
+        templates.discard("404.html")
