@@ -99,7 +99,8 @@ def frozen_parts(text: str) -> list[tuple[int, str, str]]:
     Returns (line number, kind, text) for every fenced block (all its lines,
     fence lines and indentation included; kind "fence"), every line outside
     a fence holding a pytest directive, a `--8<--` include or a `{{ ... }}`
-    macro (kind "directive", "include", "macro"), every display formula
+    macro (kind "directive", "include", "macro"; of a prose line holding a
+    macro, only its macros, so the prose is translated), every display formula
     `$$ ... $$` outside fences (kind "math") and every mkdocstrings
     `::: module` line with its indented options (kind "autodoc"). Line
     numbers count from the top of the file, front matter included.
@@ -148,7 +149,11 @@ def frozen_parts(text: str) -> list[tuple[int, str, str]]:
         elif INCLUDE.search(line):
             parts.append((number, "include", line))
         elif MACRO.search(line):
-            parts.append((number, "macro", line))
+            # a line that is only macros is copied whole (its indentation
+            # places the table); in a prose line only the macros are copied
+            macros = MACRO.findall(line)
+            whole = not MACRO.sub("", line).strip()
+            parts.append((number, "macro", line if whole else " ".join(macros)))
         i += 1
     return parts
 

@@ -224,6 +224,14 @@ def test_identity_guard_fails_on_a_changed_code_item(pair, old, new, kind):
     assert any(kind in p or "code items" in p for p in problems), problems
 
 
+def test_a_prose_line_with_a_macro_is_translated_but_keeps_the_macro():
+    en = "See [{{ repo_url }}]({{ repo_url }}). Clone it:\n"
+    zh = "见 [{{ repo_url }}]({{ repo_url }})。克隆它：\n"
+    assert i18n.identity_problems(en, zh) == []
+    broken = "见 [{{ repo_url }}](https://example.org)。克隆它：\n"
+    assert any("macro" in p for p in i18n.identity_problems(en, broken))
+
+
 def test_identity_guard_fails_on_a_reordered_or_extra_fence(pair):
     en, zh = pair
     extra = "```python\nprint(2)\n```\n"
