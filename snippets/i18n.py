@@ -41,31 +41,8 @@ CONT_MARKER_ZH = "*接上一个代码块。*"
 # shrink: tests/test_translations.py fails on a page that has a twin but is
 # still listed. When it is empty, the edition is complete.
 NOT_YET_TRANSLATED: tuple[str, ...] = (
-    "adalora.md",
-    "adapters.md",
-    "beyond-lora.md",
-    "bitfit.md",
-    "choosing-rank.md",
-    "distributed.md",
-    "dora.md",
-    "dylora.md",
     "forgetting.md",
     "hyperparameters.md",
-    "ia3.md",
-    "index.md",
-    "lora-from-scratch.md",
-    "lora-math.md",
-    "lora-plus.md",
-    "lora-variants.md",
-    "low-rank.md",
-    "many-adapters.md",
-    "pissa.md",
-    "prefix-tuning.md",
-    "prompt-tuning.md",
-    "qlora.md",
-    "troubleshooting.md",
-    "vera.md",
-    "why-peft.md",
 )
 
 FENCE = re.compile(r"^(?P<indent>[ \t]*)(?P<mark>`{3,}|~{3,})(?P<info>.*)$")
