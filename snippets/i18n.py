@@ -41,6 +41,7 @@ CONT_MARKER_ZH = "*接上一个代码块。*"
 # shrink: tests/test_translations.py fails on a page that has a twin but is
 # still listed. When it is empty, the edition is complete.
 NOT_YET_TRANSLATED: tuple[str, ...] = (
+    "comparison.md",
     "forgetting.md",
     "hyperparameters.md",
 )
