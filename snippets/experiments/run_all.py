@@ -33,8 +33,12 @@ load average it ran under.
     | alpha rules at r = 64          | 2        | 1   | 3     | 6    | 70      |
     | total                          |          |     |       | 99   | ~1210   |
 
-measured: 512 s (8.5 minutes) on 2 quiet cores, within the 25-minute budget
-(shrink steps before seeds if a grid grows). Writes into OUT
+measured: this grid, 2360 s (39 minutes) on 2 cores shared with other jobs
+(load average 1.0 at the start, 3.2 at the end, 5.5-9.6 in between: full
+fine-tuning runs took about 60 s instead of 17); the previous grid (78 runs)
+512 s on 2 quiet cores. At the quiet rates above this grid takes about 10
+minutes, within the 25-minute budget (shrink steps before seeds if a grid
+grows). Writes into OUT
 (default docs/assets/data/experiments/) through a temporary folder whose
 files replace those in OUT only once everything has finished:
 
