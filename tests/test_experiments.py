@@ -95,6 +95,22 @@ def test_full_plan_sweeps_every_setting_with_three_seeds():
         assert r.lr * scaling == pytest.approx(chosen["qv_r64"] * 8 / 64)
 
 
+def test_every_committed_choice_is_inside_its_learning_rate_grid():
+    """A chosen lr at the edge of its sweep may not be the optimum: the
+    committed data must bracket every choice (settings with one lr excepted)."""
+    rows = read(run_all.OUT / "summary.csv")
+    grids, chosen = defaultdict(set), {}
+    for row in rows:
+        if int(row["n_examples"]) == 0:
+            grids[row["name"]].add(float(row["lr"]))
+            if int(row["chosen"]):
+                chosen[row["name"]] = float(row["lr"])
+    swept = {name: sorted(g) for name, g in grids.items() if len(g) >= 3}
+    assert swept, "no swept setting in summary.csv"
+    for name, grid in swept.items():
+        assert grid[0] < chosen[name] < grid[-1], (name, chosen[name], grid)
+
+
 def test_head_only_sweeps_the_heads_own_learning_rate():
     """The frozen encoder trains only its head, so its sweep is the head's lr;
     every other setting keeps the head at RunConfig's default."""
