@@ -63,8 +63,8 @@ bench: install
 	for f in snippets/bench_*.py; do m=$$(basename "$$f" .py); \
 	  echo "== snippets.$$m"; $(BIN)/python -m "snippets.$$m" --save || exit 1; done
 
-# the full experiment kit behind the Experiments chapters (about 10 min on 2 quiet
-# cores; 39 min measured on 2 shared, loaded ones: see run_all.py)
+# the full experiment kit behind the Experiments chapters (102 runs: 733 s, about
+# 12 min, measured with two workers on 2 cores; see run_all.py and timing.csv)
 experiments: install
 	$(BIN)/python -m snippets.experiments.run_all
 

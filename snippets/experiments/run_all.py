@@ -17,34 +17,32 @@ the chosen learning rates: full fine-tuning and LoRA q, v r = 8 on 50, 100,
 alpha rules at r = 64 at the learning rate that keeps lr * scaling equal to
 alpha = 8's.
 
-Budget (FULL: 60 steps of batch 16, 500 training sentences). Seconds per run,
-medians from the previous kit's runs.csv (`seconds`, same steps and batch,
-two workers on two cores): head only 7 s, LoRA 11-13 s, full fine-tuning
-17 s. The run's own timing.csv and runs.csv hold what was measured, with the
-load average it ran under.
+Budget (FULL: 60 steps of batch 16, 500 training sentences), measured: the
+runs.csv committed in e9f93bc (two workers on two cores), column `seconds`
+summed per group; medians per run: head only 7 s, LoRA 12 s, full
+fine-tuning 19 s.
 
-    | group                          | settings | lrs | seeds | runs | ~core-s |
-    |--------------------------------|----------|-----|-------|------|---------|
-    | frozen encoder (head only)     | 1        | 4   | 3     | 12   | 80      |
-    | full fine-tuning               | 1        | 4   | 3     | 12   | 200     |
-    | LoRA q, v, alpha 8, r 1, 8, 64 | 3        | 3   | 3     | 27   | 310     |
-    | data size 50, 100, 200, 400    | 2        | 1   | 3     | 24   | 330     |
-    | LoRA targets, equal budget     | 2        | 3   | 3     | 18   | 220     |
-    | alpha rules at r = 64          | 2        | 1   | 3     | 6    | 70      |
-    | total                          |          |     |       | 99   | ~1210   |
+    | group                          | settings | lrs  | seeds | runs | core-s |
+    |--------------------------------|----------|------|-------|------|--------|
+    | frozen encoder (head only)     | 1        | 4    | 3     | 12   | 84     |
+    | full fine-tuning               | 1        | 4    | 3     | 12   | 295    |
+    | LoRA q, v, alpha 8, r 1, 8, 64 | 3        | 3    | 3     | 27   | 305    |
+    | data size 50, 100, 200, 400    | 2        | 1    | 3     | 24   | 386    |
+    | LoRA targets, equal budget     | 2        | 4, 3 | 3     | 21   | 271    |
+    | alpha rules at r = 64          | 2        | 1    | 3     | 6    | 71     |
+    | total                          |          |      |       | 102  | 1412   |
 
-measured: this grid, 2360 s (39 minutes) on 2 cores shared with other jobs
-(load average 1.0 at the start, 3.2 at the end, 5.5-9.6 in between: full
-fine-tuning runs took about 60 s instead of 17); the previous grid (78 runs)
-512 s on 2 quiet cores. At the quiet rates above this grid takes about 10
-minutes, within the 25-minute budget (shrink steps before seeds if a grid
-grows). Writes into OUT
+Wall time of that run: 733 s (12 minutes), within the 25-minute budget
+(timing.csv); the 1-minute load average at the end of each run was 1.92 to
+3.04 (runs.csv, column `load`; the two workers alone make about 2). Shrink
+steps before seeds if a grid grows. Writes into OUT
 (default docs/assets/data/experiments/) through a temporary folder whose
 files replace those in OUT only once everything has finished:
 
 - data_*.csv: the generated train / val / test / generic sentences;
 - runs.csv: one row per run (accuracies, losses, forgetting, parameters,
-  measured step time and peak memory);
+  measured step time and peak memory, the run's wall seconds and the load
+  average at its end);
 - summary.csv: mean, min and max over seeds per setting, learning rate and
   training-set size, and which learning rate validation chose;
 - spectra.csv: singular-value energy and Eckart-Young error of each ΔW of the
@@ -115,7 +113,8 @@ def lora(name: str, targets: tuple, r: int, lrs: tuple, **kw) -> Setting:
     return Setting(name, "lora", lrs, targets, r, kw.pop("alpha", 8), **kw)
 
 
-# Learning-rate grids (three half-decades per LoRA setting; a pilot at r = 8
+# Learning-rate grids (three or four half-decades per LoRA setting, each choice
+# inside its grid; a pilot at r = 8
 # found 3e-3 too slow and 3e-2 divergent), and four for full fine-tuning, from
 # too small to learn in the budget (3e-5) to divergent (1e-3). The head-only
 # setting sweeps the head's own learning rate (plan() sets head_lr = lr): a

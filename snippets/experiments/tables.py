@@ -164,7 +164,9 @@ def write_tables(out: Path) -> None:
             "test accuracy": spread(s, "accuracy"),
             "vs full FT": "—" if s is best_full else compare(s, best_full),
             "similarity kept (Spearman)": spread(s, "similarity_spearman"),
-            "step (ms)": f"{float(s['step_time_ms_mean']):.0f}",
+            # mean (min-max) over seeds of each run's median step time: the
+            # range shows a run slowed by other load (runs.csv, column load)
+            "step (ms)": spread(s, "step_time_ms", digits=0),
             "peak memory (MiB)": f"{float(s['peak_mib_mean']):.0f}",
         }
 
