@@ -40,14 +40,16 @@ main process after the pool has closed:
 - the trainable count on LLaMA-7B (lora_ref.counts.SHAPES, built on the
   meta device with the same settings: `llama_7b_trainable`).
 
-Budget (FULL), seconds per run on one quiet core from the experiments'
-runs.csv (same steps and batch): LoRA about 11 s, full fine-tuning 17 s,
-head only 6.5 s. 20 settings x 3 learning rates x 3 seeds (full: 4) = 183
-runs, about 2,100 core-seconds: about 18 minutes on 2 cores, plus 3 runs
-per extension; the limit is 30 minutes (shrink grids before seeds if it
-grows). The run prints and writes its own time (timing.csv, with the load
-average). Writes into OUT (default docs/assets/data/compare/) through a
-temporary folder whose files replace those in OUT only once all succeeded:
+Budget (FULL), seconds per run on one quiet core (SECONDS): LoRA about 11 s,
+full fine-tuning 17 s, head only 6.5 s (the experiments' runs.csv), prompt
+tuning 27 s and P-tuning 22 s (20 more tokens per sentence; from the pilot).
+20 settings x 3 learning rates x 3 seeds (full fine-tuning: 4) = 183 runs,
+about 2,200 core-seconds: about 19 minutes on 2 cores, plus 3 runs per
+extension and a minute or two of latency; the limit is 30 minutes (shrink
+grids before seeds if it grows). The run prints and writes its own time
+(timing.csv, with the load average). Writes into OUT (default
+docs/assets/data/compare/) through a temporary folder whose files replace
+those in OUT only once everything has succeeded:
 
 - runs.csv: one row per run (run_all.run_one's columns);
 - summary.csv: per setting and learning rate: mean, min and max over seeds
@@ -113,86 +115,58 @@ class Setting:
     options: tuple[tuple[str, object], ...] = ()
 
 
-def _qv(name: str, method: str, label: str, r: int = 8, **kw) -> Setting:
-    """A LoRA-family setting on W_q, W_v with α = 8."""
-    lrs = kw.pop("lrs", LORA_LRS)
-    return Setting(name, method, lrs, label, QV, r, kw.pop("alpha", 8), **kw)
-
-
-# Initial grids: three half-decades; full fine-tuning four, as in run_all.
-# rsLoRA at r = 64 scales by 8 / sqrt(64) = 1, 8 times LoRA's 8 / 64: its grid
-# sits a half-decade-and-more lower. The rest were placed by the methods
-# engineer's pilot (seed 0, validation accuracy).
+# Initial grids: three half-decades (full fine-tuning four, as in run_all),
+# placed by the methods engineer's pilot (/work/cache/pilot.csv: seed 0, 60
+# steps, validation accuracy per lr; the chosen lr can still move: see
+# extensions_needed). LoRA q, v r = 8 chose 1e-2 in make experiments, 3e-2
+# diverged; so did DoRA, DyLoRA and QLoRA in the pilot. PiSSA starts from W0's
+# top singular directions and LoRA+ trains B 16 times faster: both peaked a
+# half-decade lower. AdaLoRA (Λ starts at 0, A and B small), VeRA and IA³
+# (scaling vectors) and the Pfeiffer adapter still improved at the pilot's
+# largest lr. rsLoRA at r = 64 scales by 8 / √64 = 1, 8 times LoRA's 8 / 64.
+# Prompt tuning and P-tuning learned little at any lr in 60 steps.
+QV_R8 = {"targets": QV, "r": 8, "alpha": 8}
 SETTINGS = (
     Setting("head_only", "head", (1e-2, 3e-2, 1e-1), "frozen encoder (head only)"),
     Setting("full", "full", (3e-5, 1e-4, 3e-4, 1e-3), "full fine-tuning"),
-    _qv("lora_qv_r8", "lora", "LoRA q, v, r = 8"),
-    Setting(
-        "lora_all_r8",
-        "lora",
-        (1e-3, 3e-3, 1e-2),
-        "LoRA all linear, r = 8",
-        ALL_LINEAR,
-        8,
-        8,
-    ),
-    _qv("lora_qv_r64", "lora", "LoRA q, v, r = 64", r=64),
-    _qv(
-        "rslora_qv_r64",
-        "lora",
-        "rsLoRA q, v, r = 64",
-        r=64,
-        use_rslora=True,
-        lrs=(3e-4, 1e-3, 3e-3),
-    ),
-    _qv("dora", "dora", "DoRA q, v, r = 8"),
-    _qv("pissa", "pissa", "PiSSA q, v, r = 8"),
-    _qv(
-        "loraplus", "loraplus", "LoRA+ q, v, r = 8, ratio 16", options=(("ratio", 16),)
-    ),
-    _qv("vera", "vera", "VeRA q, v, r = 256", r=256, alpha=0, lrs=(1e-2, 3e-2, 1e-1)),
-    _qv("adalora", "adalora", "AdaLoRA q, v, r 12 → 8", options=(("init_r", 12),)),
-    _qv("dylora", "dylora", "DyLoRA q, v, r_max = 8"),
-    _qv("qlora", "qlora", "QLoRA (NF4) q, v, r = 8"),
-    Setting("ia3", "ia3", (1e-2, 3e-2, 1e-1), "IA³ (k, v, FFN out)"),
-    Setting(
-        "prompt",
-        "prompt",
-        (3e-2, 1e-1, 3e-1),
-        "prompt tuning, 20 tokens",
-        options=(("n_virtual", 20),),
-    ),
-    Setting(
-        "ptuning",
-        "ptuning",
-        (1e-3, 3e-3, 1e-2),
-        "P-tuning, 20 tokens",
-        options=(("n_virtual", 20),),
-    ),
-    Setting(
-        "prefix",
-        "prefix",
-        (1e-3, 3e-3, 1e-2),
-        "prefix tuning, 20 tokens",
-        options=(("n_virtual", 20),),
-    ),
-    Setting(
-        "houlsby",
-        "houlsby",
-        (3e-4, 1e-3, 3e-3),
-        "Houlsby adapters, bottleneck 64",
-        options=(("bottleneck", 64),),
-    ),
-    Setting(
-        "pfeiffer",
-        "pfeiffer",
-        (3e-4, 1e-3, 3e-3),
-        "Pfeiffer adapter, bottleneck 64",
-        options=(("bottleneck", 64),),
-    ),
+    Setting("lora_qv_r8", "lora", LORA_LRS, "LoRA q, v, r = 8", **QV_R8),
+    Setting("lora_all_r8", "lora", (1e-3, 3e-3, 1e-2), "LoRA all linear, r = 8",
+          targets=ALL_LINEAR, r=8, alpha=8),
+    Setting("lora_qv_r64", "lora", LORA_LRS, "LoRA q, v, r = 64", targets=QV,
+          r=64, alpha=8),
+    Setting("rslora_qv_r64", "lora", (3e-4, 1e-3, 3e-3), "rsLoRA q, v, r = 64",
+          targets=QV, r=64, alpha=8, use_rslora=True),
+    Setting("dora", "dora", LORA_LRS, "DoRA q, v, r = 8", **QV_R8),
+    Setting("pissa", "pissa", (1e-3, 3e-3, 1e-2), "PiSSA q, v, r = 8", **QV_R8),
+    Setting("loraplus", "loraplus", (3e-4, 1e-3, 3e-3),
+          "LoRA+ q, v, r = 8, ratio 16", options=(("ratio", 16),), **QV_R8),
+    Setting("vera", "vera", (3e-2, 1e-1, 3e-1), "VeRA q, v, r = 256", targets=QV,
+          r=256),
+    Setting("adalora", "adalora", (3e-2, 1e-1, 3e-1), "AdaLoRA q, v, r 12 → 8",
+          options=(("init_r", 12),), **QV_R8),
+    Setting("dylora", "dylora", LORA_LRS, "DyLoRA q, v, r_max = 8", **QV_R8),
+    Setting("qlora", "qlora", LORA_LRS, "QLoRA (NF4) q, v, r = 8", **QV_R8),
+    Setting("ia3", "ia3", (3e-2, 1e-1, 3e-1), "IA³ (k, v, FFN out)"),
+    Setting("prompt", "prompt", (3e-2, 1e-1, 3e-1), "prompt tuning, 20 tokens",
+          options=(("n_virtual", 20),)),
+    Setting("ptuning", "ptuning", (1e-4, 3e-4, 1e-3), "P-tuning, 20 tokens",
+          options=(("n_virtual", 20),)),
+    Setting("prefix", "prefix", (1e-2, 3e-2, 1e-1), "prefix tuning, 20 tokens",
+          options=(("n_virtual", 20),)),
+    Setting("houlsby", "houlsby", (1e-3, 3e-3, 1e-2),
+          "Houlsby adapters, bottleneck 64", options=(("bottleneck", 64),)),
+    Setting("pfeiffer", "pfeiffer", (3e-3, 1e-2, 3e-2),
+          "Pfeiffer adapter, bottleneck 64", options=(("bottleneck", 64),)),
     Setting("bitfit", "bitfit", (1e-3, 3e-3, 1e-2), "BitFit (biases)"),
-)
+)  # fmt: skip
 BY_NAME = {s.name: s for s in SETTINGS}
+# seconds per FULL run on one quiet core: make experiments' runs.csv for
+# full, head and LoRA; the pilot's (on a loaded machine) divided by 2.5, the
+# ratio of its LoRA-like runs to make experiments' LoRA, for the rest
+SECONDS = {"prompt": 27, "ptuning": 22, "full": 17, "qlora": 14, "prefix": 13,
+           "houlsby": 12.5, "dylora": 11, "vera": 11, "ia3": 11, "lora": 11,
+           "dora": 10, "bitfit": 10, "adalora": 9, "pissa": 8.5,
+           "loraplus": 7.5, "pfeiffer": 6.5, "head": 6.5}  # fmt: skip
 # the reduced pipeline: one setting of each kind, plus the two with extras
 QUICK_NAMES = ("head_only", "full", "lora_qv_r8", "prompt", "houlsby", "dylora",
                "adalora")  # fmt: skip
@@ -224,12 +198,19 @@ def run_config(s: Setting, lr: float, seed: int, cfg: dict) -> kit.RunConfig:
 
 
 def plan(cfg: dict, lrs: dict[str, list[float]] | None = None) -> list[kit.RunConfig]:
-    """Every setting at each of its learning rates (`lrs`, default its grid)."""
+    """Every setting at each of its learning rates (`lrs`, default its grid),
+    every seed; the slowest methods first, so no long run is left to the end
+    on one core while the other idles."""
     runs = []
     for s in cfg["settings"]:
         for lr in s.lrs if lrs is None else lrs.get(s.name, ()):
             runs += [run_config(s, lr, seed, cfg) for seed in cfg["seeds"]]
-    return runs
+    return sorted(runs, key=lambda run: -SECONDS.get(run.method, 11))
+
+
+def estimate(runs: list[kit.RunConfig]) -> float:
+    """Core-seconds that `runs` take on a quiet core (FULL settings)."""
+    return sum(SECONDS.get(run.method, 11) for run in runs)
 
 
 def half_decade(lr: float, direction: int) -> float:
@@ -573,9 +554,10 @@ def run(
 
     split, generic = split_data(cfg)
     phase1 = plan(cfg)
+    minutes = estimate(phase1) / workers / 60
     print(f"plan: {len(phase1)} runs of {len(settings)} settings on {workers} "
-          f"workers, then up to {cfg['max_extensions']} grid extension(s)",
-          flush=True)  # fmt: skip
+          f"workers (about {minutes:.0f} min on quiet cores), then up to "
+          f"{cfg['max_extensions']} grid extension(s)", flush=True)  # fmt: skip
     context = multiprocessing.get_context("spawn")
     extended: dict[str, int] = {}
     args = (split, generic, cache, extras)
@@ -609,6 +591,7 @@ def run(
         trainable = next(int(r["trainable"]) for r in rows if r["name"] == s.name)
         static[s.name] = {
             "label": s.label,
+            "options": " ".join(f"{k}={v}" for k, v in s.options),
             "trainable_pct": r6(100 * trainable / encoder_total),
             "encoder_total": encoder_total,
             "adapter_bytes": adapter_bytes(model, s.method),
