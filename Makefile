@@ -63,7 +63,8 @@ bench: install
 	for f in snippets/bench_*.py; do m=$$(basename "$$f" .py); \
 	  echo "== snippets.$$m"; $(BIN)/python -m "snippets.$$m" --save || exit 1; done
 
-# the full experiment kit behind the Experiments chapters (<= 15 min on 2 cores)
+# the full experiment kit behind the Experiments chapters (about 10 min on 2 quiet
+# cores; 39 min measured on 2 shared, loaded ones: see run_all.py)
 experiments: install
 	$(BIN)/python -m snippets.experiments.run_all
 

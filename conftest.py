@@ -14,6 +14,9 @@
    code called the function that warned (or the warning is attributed to the
    fence). Deprecations inside libraries, reached through other library
    code, stay warnings.
+4. Chinese pages (`docs/*.zh.md`) are not collected: their fences are the
+   English page's, byte for byte (tests/test_translations.py checks that),
+   so the English page's run covers them.
 """
 
 import contextlib
@@ -35,6 +38,13 @@ INCLUDE = re.compile(
 MARKER = re.compile(r"-+8<-+\s+\[(?P<kind>start|end):(?P<name>[\w-]+)\]")
 
 collect_ignore = ["snippets", "site", ".venv"]
+TRANSLATION_SUFFIX = ".zh.md"  # = snippets.i18n.SUFFIX
+
+
+def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
+    if collection_path.name.endswith(TRANSLATION_SUFFIX):
+        return True  # fences identical to the English page's, which runs them
+    return None
 
 
 def snippet_text(file: str, section: str | None, indent: str) -> str:

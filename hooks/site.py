@@ -7,7 +7,8 @@
    so the repository's address lives in one setting (mkdocs.yml, REPO_URL).
    Output blocks (the fence after `<!--pytest-codeblocks:expected-output-->`)
    get an "Output" title, the `md-output` class and no copy button; the line
-   `*Continues the block above.*` gets the `md-continues` class. Only the
+   `*Continues the block above.*` (on Chinese pages `*接上一个代码块。*`) gets
+   the `md-continues` class. Only the
    rendering changes: pytest-codeblocks reads the Markdown files themselves.
    Table-of-contents links whose heading contains code (mkdocs-jupyter drops
    the code from the TOC's anchor, so the link is dead) point at the real
@@ -18,6 +19,30 @@
 4. The one-page handbook (mkdocs-print-site-plugin, print_page/): an
    interactive form (the memory calculator) is replaced by a note, since the
    plugin renames its fields and a form does nothing on paper.
+5. The Chinese edition (mkdocs-static-i18n builds / and then /zh/ in one run,
+   so every API object has two URLs): autorefs resolves a reference to the
+   URL closest to the page (`resolve_closest` in mkdocs.yml), but the one-page
+   handbook asks without a page; such a lookup is answered from the home page
+   of the language being built, so print_page/ and zh/print_page/ each get
+   their own edition's anchors instead of a "Multiple primary URLs" warning.
+   mkdocs-print-site-plugin knows nothing of languages: in the /zh/ build it
+   would write its page over the English print_page/. The one-page handbook
+   is English only: the plugin is switched off for the other languages'
+   builds, and their pages link to the English print_page/. The same goes
+   for 404.html (one per site, at its root: GitHub Pages serves only that
+   one): the /zh/ build would overwrite the English one.
+   The page head loses its `<link rel="alternate" hreflang>` tags: Material's
+   script fetches `<that address>/sitemap.xml` for each (a 404 and a console
+   error on every page, since mkdocs-static-i18n points them at the page's
+   twin, not at a language root). The language menu links each page to its
+   twin directly, and sitemap.xml lists every page's alternates for search
+   engines.
+   mkdocs-static-i18n rebuilds the file list after mkdocs-jupyter has turned
+   the notebook into a page, so the notebook would be copied as a raw .ipynb
+   to its page's address: in the English build the notebook is made a page
+   again, and the /zh/ build copies nothing over it (its nav links the
+   English notebook page: the notebook is English only, see
+   docs/finetune-causal-lm.zh.md).
 """
 
 from __future__ import annotations
@@ -29,6 +54,8 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from mkdocs.plugins import event_priority
 
 PACKAGES = ("torch", "peft", "transformers", "bitsandbytes")
 OPTIONAL = {"bitsandbytes"}  # named in the footer only where installed
@@ -63,7 +90,11 @@ def git(root: Path, *args: str) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+@event_priority(-110)  # after mkdocs-static-i18n's on_config (-100): its language
 def on_config(config: Any) -> Any:
+    answer_pageless_lookups_per_language(config)
+    print_site_only_in_the_default_language(config)
+    not_found_page_only_in_the_default_language(config)
     root = Path(config.config_file_path).parent
     commit = git(root, "rev-parse", "HEAD")
     dirty = bool(git(root, "status", "--porcelain", "--untracked-files=no"))
@@ -88,6 +119,7 @@ OUTPUT_FENCE = re.compile(
 )
 OUTPUT_ATTRS = '{ .text .md-output .no-copy title="Output" }'
 CONTINUES = "<p><em>Continues the block above.</em></p>"
+CONTINUES_ZH = "<p><em>接上一个代码块。</em></p>"  # the Chinese pages' marker
 
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
@@ -99,6 +131,11 @@ def on_page_markdown(markdown: str, page: Any, config: Any, files: Any) -> str:
 
 
 def on_page_content(html: str, page: Any, config: Any, files: Any) -> str:
+    if not is_default_language(config):  # the one-page handbook is English only
+        html = html.replace('href="print_page/"', 'href="../print_page/"')
+    html = html.replace(
+        CONTINUES_ZH, '<p class="md-continues"><em>接上一个代码块。</em></p>'
+    )
     return html.replace(
         CONTINUES,
         '<p class="md-continues"><em>Continues the block above.</em></p>',
@@ -188,10 +225,13 @@ FORM_NOTE = (
 )
 
 
+# after mkdocs-static-i18n's on_post_build (-100): it builds /zh/ there and then
+# writes the search index of both editions again
+@event_priority(-200)
 def on_post_build(config: Any) -> None:
     print_page = Path(config.site_dir) / "print_page" / "index.html"
     if print_page.exists():
-        text = print_page.read_text(encoding="utf-8")
+        text = without_head_alternates(print_page.read_text(encoding="utf-8"), config)
         print_page.write_text(FORM.sub(FORM_NOTE, text), encoding="utf-8")
     index_file = Path(config.site_dir) / "search" / "search_index.json"
     if not index_file.exists():
@@ -201,9 +241,111 @@ def on_post_build(config: Any) -> None:
         doc["text"] = plain_search_text(doc.get("text", ""))
         doc["title"] = plain_search_text(doc.get("title", ""))
         alias = SEARCH_ALIASES.get(doc["title"].strip().lower())
-        if alias:
+        if alias and f"({alias})" not in doc["text"]:
             doc["text"] += f" ({alias})"
     index_file.write_text(
         json.dumps(index, ensure_ascii=False, separators=(",", ":")),
         encoding="utf-8",
     )
+
+
+# -- 5. the Chinese edition: autorefs lookups without a page -------------------
+
+
+def answer_pageless_lookups_per_language(config: Any) -> None:
+    """Make autorefs answer a lookup without `from_url` for the current language.
+
+    mkdocs-print-site-plugin resolves the references of the one-page handbook
+    with `get_item_url(identifier)`, no page given. With two editions built
+    in one run, autorefs then finds two URLs and warns (a strict-build error).
+    The wrapper asks on behalf of the current edition's home page instead
+    (the language is read at lookup time: i18n switches it between builds).
+    """
+    autorefs = config.plugins.get("autorefs")
+    i18n = config.plugins.get("i18n")
+    if autorefs is None or i18n is None or getattr(autorefs, "_i18n_wrapped", False):
+        return
+    lookup = autorefs.get_item_url
+
+    def get_item_url(identifier: str, from_url: str | None = None, *args, **kwargs):
+        if from_url is None:
+            language = i18n.current_language
+            home = "" if language in (None, i18n.default_language) else f"{language}/"
+            return lookup(identifier, home, *args, **kwargs)
+        return lookup(identifier, from_url, *args, **kwargs)
+
+    autorefs.get_item_url = get_item_url
+    autorefs._i18n_wrapped = True
+
+
+def current_language(config: Any) -> tuple[str | None, str | None]:
+    """(language being built, default language); (None, None) without i18n."""
+    i18n = config.plugins.get("i18n")
+    if i18n is None:
+        return None, None
+    return i18n.current_language, i18n.default_language
+
+
+def is_default_language(config: Any) -> bool:
+    language, default = current_language(config)
+    return language is None or language == default
+
+
+def print_site_only_in_the_default_language(config: Any) -> None:
+    print_site = config.plugins.get("print-site")
+    if print_site is not None and config.plugins.get("i18n") is not None:
+        print_site.config["enabled"] = is_default_language(config)
+
+
+HEAD_ALTERNATE = re.compile(
+    r'[ \t]*<link\b[^>]*\brel="alternate"[^>]*\bhreflang="[^>]*>\n?'
+)
+
+
+def without_head_alternates(output: str, config: Any) -> str:
+    if config.plugins.get("i18n") is None:
+        return output
+    head_end = output.find("</head>")
+    return HEAD_ALTERNATE.sub("", output[:head_end]) + output[head_end:]
+
+
+def on_post_page(output: str, page: Any, config: Any) -> str:
+    return without_head_alternates(output, config)
+
+
+def on_post_template(output_content: str, template_name: str, config: Any) -> str:
+    if not template_name.endswith(".html"):  # 404.html; not sitemap.xml
+        return output_content
+    return without_head_alternates(output_content, config)
+
+
+@event_priority(-110)  # after mkdocs-static-i18n's on_files (-100)
+def on_files(files: Any, config: Any) -> Any:
+    jupyter = config.plugins.get("mkdocs-jupyter")
+    if jupyter is None or config.plugins.get("i18n") is None:
+        return files
+    from mkdocs_jupyter.plugin import NotebookFile
+
+    if not is_default_language(config):
+        # the nav links the English notebook page; the raw .ipynb this build
+        # would copy to that page's address must not overwrite it
+        for file in files:
+            if not isinstance(file, NotebookFile) and jupyter.should_include(file):
+                file.copy_file = lambda dirty=False: None
+        return files
+
+    for file in list(files):
+        if not isinstance(file, NotebookFile) and jupyter.should_include(file):
+            files.remove(file)
+            files.append(NotebookFile(file, **config))
+    return files
+
+
+def not_found_page_only_in_the_default_language(config: Any) -> None:
+    if config.plugins.get("i18n") is None:
+        return
+    templates = config.theme.static_templates
+    if is_default_language(config):
+        templates.add("404.html")
+    else:
+        templates.discard("404.html")

@@ -95,6 +95,22 @@ def test_full_plan_sweeps_every_setting_with_three_seeds():
         assert r.lr * scaling == pytest.approx(chosen["qv_r64"] * 8 / 64)
 
 
+def test_head_only_sweeps_the_heads_own_learning_rate():
+    """The frozen encoder trains only its head, so its sweep is the head's lr;
+    every other setting keeps the head at RunConfig's default."""
+    runs = run_all.plan(run_all.FULL)
+    head = [r for r in runs if r.method == "head"]
+    assert len({r.lr for r in head}) >= 4
+    assert max(r.lr for r in head) >= 100 * min(r.lr for r in head)
+    assert all(r.head_lr == r.lr for r in head)
+    default = kit.RunConfig("x", "lora").head_lr
+    assert all(r.head_lr == default for r in runs if r.method != "head")
+
+
+def test_data_size_ablation_runs_the_issues_sizes():
+    assert run_all.FULL["sizes"] == (50, 100, 200, 400)
+
+
 def test_lr_is_chosen_on_validation_not_on_test():
     def row(lr, seed, val, test, loss=1.0):
         return {"name": "x", "lr": lr, "seed": seed, "n_examples": 0,
@@ -173,6 +189,8 @@ def test_runs_have_one_row_per_planned_run_with_values_in_range(kit_out):
         assert 0.0 <= float(row["val_accuracy"]) <= 1.0
         assert -1.0 <= float(row["similarity_spearman"]) <= 1.0 + 1e-9
         assert float(row["step_time_ms"]) > 0
+    head = [r for r in rows if r["method"] == "head"]
+    assert all(r["head_lr"] == r["lr"] for r in head)
     by_name = {r["name"]: r for r in rows}
     # a frozen encoder keeps the pretrained embeddings exactly
     assert float(by_name["head_only"]["similarity_spearman"]) == pytest.approx(1.0)

@@ -11,6 +11,11 @@ A continued fence looks like a standalone block a reader could copy, so the
 page must say it is not: the line `*Continues the block above.*` comes right
 before every `cont` directive.
 
+Chinese pages (`*.zh.md`) are not checked here, and conftest.py does not
+collect them: their fences and directives are the English page's, byte for
+byte, which tests/test_translations.py checks (with the Chinese marker
+`*接上一个代码块。*` before each `cont`).
+
 The last tests check the root conftest.py: with FENCES_IN_EMPTY_DIR=1 a fence
 runs in an empty working directory, and a fence that calls a deprecated API
 fails while a deprecation inside a library does not.
@@ -26,7 +31,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
-PAGES = sorted(DOCS.rglob("*.md"))
+PAGES = sorted(p for p in DOCS.rglob("*.md") if not p.name.endswith(".zh.md"))
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<mark>`{3,}|~{3,})(?P<info>.*)$")
 PYTHONISH = re.compile(r"^\s*(\{\s*\.?)?(py|python|python3|pycon)\b", re.IGNORECASE)
 DIRECTIVE = re.compile(r"<!--\s*pytest-codeblocks:(?P<name>[a-z]+(?:-[a-z]+)*)")

@@ -11,6 +11,13 @@ every image loaded, every formula rendered by the vendored KaTeX, nothing
 wider than the content column except inside a scroll container, a working
 404 page, search, lightbox and output blocks. Static checks on the built HTML
 cover alt text, the provenance footer, edit links and the published address.
+
+The Chinese edition (mkdocs-static-i18n, under /zh/) is part of every check
+above: its pages are built pages like the others. On top of that: /zh/ has a
+page for every English page (a translation or the English fallback), the
+language switcher links each page to its twin both ways, Chinese search finds
+低秩 and 梯度 on the right pages, and no font is fetched for Chinese text
+(system CJK fonts only).
 """
 
 import json
@@ -25,6 +32,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PRINT_PAGE = "print_page/"  # mkdocs-print-site-plugin: the whole handbook, not in nav
+ZH = "zh/"  # the Chinese edition's prefix (mkdocs-static-i18n)
 pytestmark = pytest.mark.slow  # builds the site; the browser tests start Chromium
 
 
@@ -84,11 +92,14 @@ def nav_files(nav: list | dict | str) -> list[str]:
 
 
 def docs_pages() -> list[str]:
-    """Every page source under docs/ (Markdown and notebooks), assets aside."""
+    """Every English page source under docs/ (Markdown and notebooks), assets
+    aside; Chinese twins (`*.zh.md`) are the same nav entries under /zh/."""
     return sorted(
         p.relative_to(DOCS).as_posix()
         for p in DOCS.rglob("*")
-        if p.suffix in (".md", ".ipynb") and "assets" not in p.parts
+        if p.suffix in (".md", ".ipynb")
+        and "assets" not in p.parts
+        and not p.name.endswith(".zh.md")
     )
 
 
@@ -100,13 +111,20 @@ def test_every_page_is_listed(site_dir):
     assert not missing, f"nav names pages that do not exist: {missing}"
     unlisted = sorted(set(docs_pages()) - set(listed))
     assert not unlisted, f"pages missing from nav in mkdocs.yml: {unlisted}"
-    built = set(pages(site_dir)) - {PRINT_PAGE}
+    everything = set(pages(site_dir))
+    built = {p for p in everything if not p.startswith(ZH)} - {PRINT_PAGE}
     urls = [
         "" if f == "index.md" else f.rsplit(".", 1)[0].removesuffix("/index") + "/"
         for f in listed
     ]
     assert sorted(u for u in urls if u not in built) == [], "listed but not built"
     assert sorted(built - set(urls)) == [], "built but not listed"
+    # /zh/ has every Markdown page (translated, or the English fallback); the
+    # notebook is English only, and the Chinese nav links the English one
+    zh_built = {p.removeprefix(ZH) for p in everything if p.startswith(ZH)}
+    zh_expected = {u for u, f in zip(urls, listed, strict=True) if f.endswith(".md")}
+    assert sorted(zh_expected - zh_built) == [], "no page under /zh/"
+    assert sorted(zh_built - zh_expected) == [], "built under /zh/ but not listed"
 
 
 def test_the_nav_check_sees_nested_sections_and_skips_external_links():
@@ -342,6 +360,81 @@ def test_the_search_index_holds_no_tex_source(site_dir):
     assert "γ = α/r" in text  # the formulas are there, as text
 
 
+# -- the Chinese edition (/zh/) -------------------------------------------------
+
+
+def search_links(page, url: str, query: str) -> list[str]:
+    """Search on the site at `url`; the addresses of the results."""
+    page.goto(url, wait_until="networkidle")
+    page.keyboard.press("/")
+    box = page.locator("input.md-search__input")
+    box.press_sequentially(query, delay=30)
+    box.press("End")  # a typed Chinese query needs one more key event
+    page.wait_for_selector(".md-search-result__item", timeout=15_000)
+    return page.locator(".md-search-result__link").evaluate_all(
+        "links => links.map(a => a.href)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("低秩", ["zh/notation/", "zh/glossary/"]),  # "低秩乘积", "LoRA（低秩适配）"
+        ("梯度", ["zh/notation/", "zh/glossary/"]),  # "梯度" in the symbol tables
+    ],
+)
+def test_chinese_search_finds_the_chinese_pages(page, base_url, query, expected):
+    links = search_links(page, base_url + ZH, query)
+    for want in expected:
+        assert any(link.startswith(base_url + want) for link in links), links
+    assert page.problems == []
+
+
+@pytest.mark.parametrize(
+    ("start", "lang", "twin"),
+    [
+        ("notation/", "zh", "zh/notation/"),  # English -> its translation
+        ("zh/notation/", "en", "notation/"),  # and back
+        ("lora-math/", "zh", "zh/lora-math/"),  # a page shown in English under /zh/
+    ],
+)
+def test_the_language_switcher_links_each_page_to_its_twin(
+    page, base_url, start, lang, twin
+):
+    page.goto(base_url + start, wait_until="networkidle")
+    link = page.locator(f"a.md-select__link[hreflang={lang}]")
+    assert link.evaluate("a => a.href") == base_url + twin
+    page.locator(".md-header__option .md-select").first.hover()
+    link.click()
+    page.wait_for_url(base_url + twin, timeout=10_000)
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("document.documentElement.lang") == lang
+    if twin.endswith("notation/"):
+        title = {"zh": "符号约定", "en": "Notation"}[lang]
+        assert page.locator("article h1").inner_text().strip(" ¶\n") == title
+    assert page.problems == []
+
+
+def test_chinese_pages_name_system_cjk_fonts_and_fetch_only_katex(page, base_url):
+    page.goto(base_url + ZH + "notation/", wait_until="networkidle")
+    page.wait_for_selector(".arithmatex .katex")
+    page.evaluate("document.fonts.ready")
+    family = page.evaluate(
+        "getComputedStyle(document.querySelector('.md-typeset')).fontFamily"
+    )
+    assert "PingFang SC" in family and "Noto Sans CJK SC" in family, family
+    fonts = page.evaluate(
+        "performance.getEntriesByType('resource').map(e => e.name)"
+        ".filter(n => /[.](woff2?|ttf|otf)([?#]|$)/.test(n))"
+    )
+    assert all(u.startswith(base_url + "assets/vendor/katex/fonts/") for u in fonts)
+    faces = page.evaluate(
+        "[...document.fonts].filter(f => f.status === 'loaded').map(f => f.family)"
+    )
+    assert faces and all("KaTeX" in f for f in faces), faces
+    assert page.problems == []
+
+
 def test_output_blocks_are_labelled_and_have_no_copy_button(page, base_url):
     page.goto(base_url + "lora-from-scratch/", wait_until="networkidle")
     outputs = page.locator(".md-output")
@@ -394,6 +487,7 @@ PLACEHOLDER_ALT = "No description has been provided for this image"
 # that is done (the test then fails on a stale entry)
 KNOWN_PLACEHOLDER_ALT = {"notebooks/finetune_causal_lm/", PRINT_PAGE}
 IMG = re.compile(r"<img\b[^>]*>")
+CJK = re.compile(r"[\u4e00-\u9fff]")
 ALT = re.compile(r'\balt="([^"]*)"')
 
 
@@ -408,6 +502,8 @@ def test_every_image_has_meaningful_alt_text(site_dir):
                 placeholder.add(path)
                 continue
             words = re.findall(r"\w+", alt)
+            if CJK.search(alt):  # Chinese has no spaces: count its characters
+                words = CJK.findall(alt) + re.findall(r"[A-Za-z0-9]+", alt)
             if len(words) < 3 or re.fullmatch(r"[\w.-]+\.(svg|png|jpg)", alt):
                 bad.append(f"{path}: alt={alt!r} in {tag[:80]}")
     assert bad == [], "\n".join(bad)
@@ -473,7 +569,11 @@ def test_the_published_address_is_the_sub_path_and_no_link_names_localhost(
                 )
     # troubleshooting.md links the local `make serve` address in its prose (and
     # the one-page handbook includes it); remove these when it no longer does
-    known = {"troubleshooting/index.html", "print_page/index.html"}
+    known = {
+        "troubleshooting/index.html",
+        "print_page/index.html",
+        "zh/troubleshooting/index.html",  # its twin (or fallback) says the same
+    }
     assert set(links) - known == set(), links
     assert known - set(links) == set(), "stale known entry"
 

@@ -270,6 +270,7 @@ def embeddings(model: SentenceClassifier, data: dict) -> torch.Tensor:
     return model.embed(data["input_ids"], data["attention_mask"])
 
 
+# --8<-- [start:agreement]
 def pairwise_cosines(E: torch.Tensor) -> torch.Tensor:
     """Cosine similarity of every pair i < j of rows of E, as one vector."""
     E = nn.functional.normalize(E.double(), dim=-1)
@@ -301,4 +302,5 @@ def agreement(E0: torch.Tensor, E1: torch.Tensor) -> dict[str, float]:
     }
 
 
+# --8<-- [end:agreement]
 # --8<-- [end:measure]

@@ -9,30 +9,36 @@ BLAS thread each. Phase 1: every setting (full fine-tuning, head only, LoRA
 at a rank or target set) runs at each learning rate of its own sweep with
 three seeds; its learning rate is then chosen on a validation split carved
 from the training sentences (highest mean validation accuracy, ties broken by
-lower mean validation loss), never on the test split. Phase 2, at the chosen
-learning rates: full fine-tuning and LoRA q, v r = 8 on 50 and 200
-training sentences (a fresh random subset per seed), and two alpha rules at
-r = 64 at the learning rate that keeps lr * scaling equal to alpha = 8's.
+lower mean validation loss), never on the test split. For the head-only
+setting the swept learning rate is the head's (the only part that trains);
+every other setting's head trains at RunConfig.head_lr = 1e-3. Phase 2, at
+the chosen learning rates: full fine-tuning and LoRA q, v r = 8 on 50, 100,
+200 and 400 training sentences (a fresh random subset per seed), and two
+alpha rules at r = 64 at the learning rate that keeps lr * scaling equal to
+alpha = 8's.
 
-Budget (FULL: 60 steps of batch 16, 500 training sentences). Seconds per run
-on one quiet core, from the previous kit's timing.csv (same steps and batch):
-LoRA q, v 16-25 s, LoRA on more matrices about 25 s, head only 10 s, full
-fine-tuning 44 s with PyTorch's default AdamW, about 30 s with the fused one
-used now. The run's own timing.csv and runs.csv (`seconds`) hold what was
-measured, with the load average it ran under.
+Budget (FULL: 60 steps of batch 16, 500 training sentences). Seconds per run,
+medians from the previous kit's runs.csv (`seconds`, same steps and batch,
+two workers on two cores): head only 7 s, LoRA 11-13 s, full fine-tuning
+17 s. The run's own timing.csv and runs.csv hold what was measured, with the
+load average it ran under.
 
     | group                          | settings | lrs | seeds | runs | ~core-s |
     |--------------------------------|----------|-----|-------|------|---------|
-    | frozen encoder (head only)     | 1        | 1   | 3     | 3    | 30      |
-    | full fine-tuning               | 1        | 4   | 3     | 12   | 360     |
-    | LoRA q, v, alpha 8, r 1, 8, 64 | 3        | 3   | 3     | 27   | 460     |
-    | data size 50, 200              | 2        | 1   | 3     | 12   | 280     |
-    | LoRA targets, equal budget     | 2        | 3   | 3     | 18   | 450     |
-    | alpha rules at r = 64          | 2        | 1   | 3     | 6    | 100     |
-    | total                          |          |     |       | 78   | ~1680   |
+    | frozen encoder (head only)     | 1        | 4   | 3     | 12   | 80      |
+    | full fine-tuning               | 1        | 4   | 3     | 12   | 200     |
+    | LoRA q, v, alpha 8, r 1, 8, 64 | 3        | 3   | 3     | 27   | 310     |
+    | data size 50, 100, 200, 400    | 2        | 1   | 3     | 24   | 330     |
+    | LoRA targets, equal budget     | 2        | 3   | 3     | 18   | 220     |
+    | alpha rules at r = 64          | 2        | 1   | 3     | 6    | 70      |
+    | total                          |          |     |       | 99   | ~1210   |
 
-measured: 512 s (8.5 minutes) on 2 quiet cores, within the 25-minute budget
-(shrink steps before seeds if a grid grows). Writes into OUT
+measured: this grid, 2360 s (39 minutes) on 2 cores shared with other jobs
+(load average 1.0 at the start, 3.2 at the end, 5.5-9.6 in between: full
+fine-tuning runs took about 60 s instead of 17); the previous grid (78 runs)
+512 s on 2 quiet cores. At the quiet rates above this grid takes about 10
+minutes, within the 25-minute budget (shrink steps before seeds if a grid
+grows). Writes into OUT
 (default docs/assets/data/experiments/) through a temporary folder whose
 files replace those in OUT only once everything has finished:
 
@@ -112,9 +118,13 @@ def lora(name: str, targets: tuple, r: int, lrs: tuple, **kw) -> Setting:
 
 # Learning-rate grids (three half-decades per LoRA setting; a pilot at r = 8
 # found 3e-3 too slow and 3e-2 divergent), and four for full fine-tuning, from
-# too small to learn in the budget (3e-5) to divergent (1e-3).
+# too small to learn in the budget (3e-5) to divergent (1e-3). The head-only
+# setting sweeps the head's own learning rate (plan() sets head_lr = lr): a
+# 384 x 4 linear layer on fixed features needs a far larger one than the
+# 1e-3 every other setting's head gets (at 1e-3 it stayed near chance).
+HEAD_LRS = (1e-3, 1e-2, 3e-2, 1e-1)
 FULL_SETTINGS = (
-    Setting("head_only", "head", (1e-3,)),
+    Setting("head_only", "head", HEAD_LRS),
     Setting("full", "full", (3e-5, 1e-4, 3e-4, 1e-3)),
     lora("qv_r1", QV, 1, (3e-3, 1e-2, 3e-2)),
     lora("qv_r8", QV, 8, (3e-3, 1e-2, 3e-2)),
@@ -133,14 +143,14 @@ ALPHA_RULES = (
     lora("qv_r64_rs", QV, 64, (), use_rslora=True),
 )
 QUICK_SETTINGS = (
-    Setting("head_only", "head", (1e-3,)),
+    Setting("head_only", "head", (1e-3, 1e-1)),
     Setting("full", "full", (1e-4, 1e-3)),
     lora("qv_r8", QV, 8, (1e-2, 3e-2)),
     lora("qv_r64", QV, 64, (3e-2,)),
 )
 FULL = {
     "n_train": 500, "n_val": 100, "n_test": 200, "n_generic": 50,
-    "steps": 60, "batch": 16, "seeds": (0, 1, 2), "sizes": (50, 200),
+    "steps": 60, "batch": 16, "seeds": (0, 1, 2), "sizes": (50, 100, 200, 400),
     "settings": FULL_SETTINGS, "alpha_rules": ALPHA_RULES,
 }  # fmt: skip
 QUICK = {
@@ -153,16 +163,22 @@ KEEP = ("full", "qv_r8", "qv_r64")  # runs whose weights the analyses need
 
 
 def plan(cfg: dict) -> list[kit.RunConfig]:
-    """Phase 1: every setting at every learning rate of its sweep, every seed."""
+    """Phase 1: every setting at every learning rate of its sweep, every seed.
+
+    For the head-only setting the swept learning rate is the head's (it is
+    the only thing that trains); every other setting sweeps the encoder's
+    trainable part and keeps the head at RunConfig's default head_lr.
+    """
     runs = []
     for s in cfg["settings"]:
         for lr in s.lrs:
+            head = {"head_lr": lr} if s.method == "head" else {}
             for seed in cfg["seeds"]:
                 runs.append(
                     kit.RunConfig(s.name, s.method, s.targets, s.r, s.alpha,
                                   s.use_rslora, lr=lr, steps=cfg["steps"],
                                   batch=cfg["batch"], seed=seed,
-                                  n_classes=data.N_CLASSES)
+                                  n_classes=data.N_CLASSES, **head)
                 )  # fmt: skip
     return runs
 
@@ -286,7 +302,8 @@ def run_one(config: kit.RunConfig) -> tuple[dict, dict]:
         "name": config.name, "method": config.method,
         "targets": "+".join(config.targets), "r": config.r,
         "alpha": config.alpha, "rslora": int(config.use_rslora),
-        "lr": config.lr, "seed": config.seed, "n_examples": config.n_examples,
+        "lr": config.lr, "head_lr": config.head_lr, "seed": config.seed,
+        "n_examples": config.n_examples,
         "steps": config.steps, "batch": config.batch,
         "trainable": trainable - head, "total": total,
     }  # fmt: skip

@@ -1,9 +1,10 @@
-"""Learning-rate sweeps on the validation split: full fine-tuning and each LoRA setting.
+"""Learning-rate sweeps on the validation split: full FT, head only, each LoRA setting.
 
 Reads docs/assets/data/experiments/summary.csv (snippets/experiments/run_all.py).
 Validation accuracy (100 sentences carved from the training data; the test
 split is never used to choose) at every learning rate of each sweep: mean
-over 3 seeds, bars min-max; a star marks the learning rate chosen. Shown in
+over 3 seeds, bars min-max; a star marks the learning rate chosen. For the
+frozen encoder (head only) the swept learning rate is the head's. Shown in
 docs/choosing-rank.md and docs/hyperparameters.md.
 """
 
@@ -20,7 +21,7 @@ def compute() -> list[dict]:
     """One row per setting and learning rate (all training data)."""
     rows = plotting.summary()
     out = []
-    for name in ("full", *LORA):
+    for name in ("full", "head_only", *LORA):
         for r in plotting.lr_sweep(rows, name):
             out.append({
                 "name": name, "lr": r["lr"], "chosen": r["chosen"],
@@ -48,12 +49,15 @@ def main(argv: list[str] | None = None) -> None:
     out = compute()
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.4), sharey=True)
     sweep(left, [o for o in out if o["name"] == "full"], "k", "full fine-tuning")
+    head = [o for o in out if o["name"] == "head_only"]
+    sweep(left, head, "0.5", "head only (the head's lr)")
     present = [n for n in LORA if any(o["name"] == n for o in out)]
     for i, name in enumerate(present):
         rows = [o for o in out if o["name"] == name]
         sweep(right, rows, f"C{i}", plotting.LABELS[name].removeprefix("LoRA "))
     left.set_ylabel("validation accuracy")
-    left.set_title("Full fine-tuning")
+    left.set_title("Full fine-tuning; frozen encoder")
+    left.legend(loc="lower left", fontsize=10)
     right.set_title("LoRA ($\\alpha = 8$)")
     right.legend(loc="lower left", fontsize=10)
     for ax in (left, right):
