@@ -128,6 +128,17 @@ def test_the_choice_never_reads_the_test_split():
     assert compare.extensions_needed(rows, {}, 2) == {"a": [pytest.approx(3e-4)]}
 
 
+def test_frontier_prefers_fewer_parameters_or_faster_steps_when_asked():
+    from snippets.experiments import compare_plotting
+
+    pts = [{"x": 10.0, "y": 0.9}, {"x": 1.0, "y": 0.8}, {"x": 5.0, "y": 0.7},
+           {"x": 20.0, "y": 0.95}]  # fmt: skip
+    compare_plotting.mark_frontier(pts, lower_x_is_better=True)
+    assert [p["frontier"] for p in pts] == [1, 1, 0, 1]
+    compare_plotting.mark_frontier(pts, lower_x_is_better=False)
+    assert [p["frontier"] for p in pts] == [0, 0, 0, 1]
+
+
 # ---------------------------------------------------------------- LLaMA-7B
 # (setting, the page that prints the count, the number it prints)
 PAGE_COUNTS = [
