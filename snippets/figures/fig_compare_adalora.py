@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt
 import statistics
 from collections import defaultdict
 
+from snippets.common import r6
 from snippets.experiments import compare_plotting as cp
 
 NAME = "compare_adalora"
@@ -30,7 +31,7 @@ def compute() -> list[dict]:
         parts = module.split(".")
         out.append({"module": module, "layer": int(parts[parts.index("layer") + 1]),
                     "projection": parts[-1], "seeds": len(values),
-                    "rank_mean": statistics.fmean(values),
+                    "rank_mean": r6(statistics.fmean(values)),
                     "rank_min": min(values), "rank_max": max(values)})  # fmt: skip
     return sorted(out, key=lambda row: (row["layer"], row["projection"]))
 

@@ -29,7 +29,7 @@ def compute() -> list[dict]:
         if row["chosen"] == 1:
             by_r[int(row["r"])].append(row["accuracy"])
     out = [{"source": "DyLoRA, truncated", "r": r,
-            "accuracy_mean": statistics.fmean(v), "accuracy_min": min(v),
+            "accuracy_mean": common.r6(statistics.fmean(v)), "accuracy_min": min(v),
             "accuracy_max": max(v)} for r, v in sorted(by_r.items())]  # fmt: skip
     keep = ("accuracy_mean", "accuracy_min", "accuracy_max")
 
