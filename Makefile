@@ -14,7 +14,7 @@ LINTED := lora_ref snippets tests conftest.py hooks
 # where pip finds torch (empty: your pip's default index); see README
 TORCH_INDEX ?=
 
-.PHONY: install serve build test test-fast lint figures bench experiments tutorial clean
+.PHONY: install serve build test test-fast lint figures bench experiments compare tutorial clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,10 @@ bench: install
 # 12 min, measured with two workers on 2 cores; see run_all.py and timing.csv)
 experiments: install
 	$(BIN)/python -m snippets.experiments.run_all
+
+# every PEFT method on the kit's task, side by side (<= 30 min on 2 cores)
+compare: install
+	$(BIN)/python -m snippets.experiments.compare
 
 # rebuild the tutorial's data, tokenizer and small base model, and execute the notebook
 tutorial: install

@@ -64,6 +64,7 @@ import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -228,10 +229,20 @@ def choose_lrs(rows: list[dict]) -> dict[str, float]:
 _STATE: dict = {}
 
 
-def _init_worker(task: dict, generic: list[str], cache: Path | None = None) -> None:
-    """Load MiniLM and tokenize the data once per worker process."""
+def _init_worker(
+    task: dict,
+    generic: list[str],
+    cache: Path | None = None,
+    after: Callable[[torch.nn.Module, kit.RunConfig, dict], dict] | None = None,
+) -> None:
+    """Load MiniLM and tokenize the data once per worker process.
+
+    `after(model, config, sets)`, if given (a module-level function, so the
+    pool can pickle it), runs on each trained model; what it returns is kept
+    as the run's `kept["after"]` (compare.py's per-method extras).
+    """
     torch.set_num_threads(1)  # one BLAS thread per worker, two workers
-    _STATE.update(cache=cache, data_key=repr((task, generic)))
+    _STATE.update(cache=cache, data_key=repr((task, generic)), after=after)
     tokenizer, encoder = kit.load_minilm()
     sets = {}
     for split, pairs in task.items():
@@ -298,6 +309,8 @@ def run_one(config: kit.RunConfig) -> tuple[dict, dict]:
     }  # fmt: skip
     row |= {key: r6(v) for key, v in measured.items()}
     kept = {}
+    if _STATE.get("after") is not None:
+        kept["after"] = _STATE["after"](model, config, sets)
     if config.name in KEEP and config.n_examples == 0:
         if config.method == "full":
             kept["W1"] = attention_weights(model.encoder)
