@@ -376,17 +376,15 @@ def search_links(page, url: str, query: str) -> list[str]:
     )
 
 
-@pytest.mark.parametrize(
-    ("query", "expected"),
-    [
-        ("低秩", ["zh/notation/", "zh/glossary/"]),  # "低秩乘积", "LoRA（低秩适配）"
-        ("梯度", ["zh/notation/", "zh/glossary/"]),  # "梯度" in the symbol tables
-    ],
-)
-def test_chinese_search_finds_the_chinese_pages(page, base_url, query, expected):
+@pytest.mark.parametrize("query", ["低秩", "梯度"])
+def test_chinese_search_finds_the_chinese_pages(page, base_url, query):
+    """Both words are on most zh pages (低秩适配, 梯度), and in English only on
+    the glossary's term table: the results must be mostly Chinese pages."""
     links = search_links(page, base_url + ZH, query)
-    for want in expected:
-        assert any(link.startswith(base_url + want) for link in links), links
+    chinese = [link for link in links if link.startswith(base_url + ZH)]
+    assert len(chinese) >= 3, links
+    english = {link.split("?")[0] for link in links if link not in chinese}
+    assert english <= {base_url + "glossary/"}, links
     assert page.problems == []
 
 
