@@ -35,8 +35,9 @@ def main(argv: list[str] | None = None) -> None:
     for p in rows:
         if p["x"] == 0:
             ax.axhline(p["y"], color="0.5", linestyle="--", linewidth=1.2,
-                       label="frozen encoder (head only), 0 encoder "
-                       "parameters")  # fmt: skip
+                       label="frozen encoder, head only, head lr 3×10⁻² "
+                       "(others' head: 10⁻³); 0 encoder parameters",
+                       )  # fmt: skip
     ax.set_xlabel("trainable parameters outside the head (log scale)")
     ax.set_ylabel("test accuracy (4 classes)")
     ax.set_title("Accuracy vs trainable parameters (MiniLM, 60 steps)")
