@@ -67,7 +67,6 @@ import math
 import multiprocessing
 import os
 import statistics
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,7 +90,7 @@ from lora_ref import (
 )
 from lora_ref.counts import LINEAR_NAMES, SHAPES
 from snippets.bench_lora import PERCENTILE, other_ratio, percentile, ratio, sample
-from snippets.common import DATA, argument_parser, positive_int, r6, write_csv
+from snippets.common import DATA, r6, write_csv
 from snippets.experiments import data, kit, methods, run_all, tables
 
 OUT = DATA / "compare"
@@ -499,32 +498,11 @@ def summarise(rows: list[dict], chosen: dict, notes: dict, static: dict) -> list
 # ---------------------------------------------------------------- driver
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """`--out DIR`, `--quick`, `--cache DIR`, `--workers N` (and `--help`)."""
-    parser = argument_parser(__doc__)
-    parser.add_argument("--out", type=Path, default=OUT,
-                        help="directory for the CSVs (default: "
-                        "docs/assets/data/compare)")  # fmt: skip
-    parser.add_argument("--quick", action="store_true",
-                        help="the reduced configuration the tests run")  # fmt: skip
-    parser.add_argument("--cache", type=Path, default=None,
-                        help="keep each finished run in this folder and reuse "
-                        "it when asked again: an interrupted run resumes")  # fmt: skip
-    parser.add_argument("--workers", type=positive_int, default=2,
-                        help="worker processes, one thread each")  # fmt: skip
-    return parser.parse_args(argv)
+    return run_all.kit_arguments(__doc__, OUT, argv)
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    # everything goes to a temporary folder beside OUT first: a failed run
-    # leaves the committed CSVs as they were
-    args.out.mkdir(parents=True, exist_ok=True)
-    prefix = f".{args.out.name}."
-    with tempfile.TemporaryDirectory(prefix=prefix, dir=args.out.parent) as tmp:
-        if args.cache is not None:
-            args.cache.mkdir(parents=True, exist_ok=True)
-        run(Path(tmp), quick=args.quick, workers=args.workers, cache=args.cache)
-        for path in sorted(Path(tmp).iterdir()):
-            os.replace(path, args.out / path.name)
+    run_all.run_into(parse_args(argv), run)
 
 
 def split_data(cfg: dict) -> tuple[dict, list[str]]:

@@ -80,7 +80,14 @@ from lora_ref.spectra import (
     subspace_similarity,
     top_singular_vectors,
 )
-from snippets.common import EXPERIMENTS, argument_parser, positive_int, r6, write_csv
+from snippets.common import (
+    EXPERIMENTS,
+    ROOT,
+    argument_parser,
+    positive_int,
+    r6,
+    write_csv,
+)
 from snippets.experiments import data, kit, tables
 
 OUT = EXPERIMENTS
@@ -425,14 +432,15 @@ def lora_W1s(W0s: dict, kept: dict) -> dict[tuple[int, str], torch.Tensor]:
 
 
 # ---------------------------------------------------------------- driver
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """`--out DIR`, `--quick`, `--workers N` (and `--help`)."""
-    parser = argument_parser(__doc__)
+def kit_arguments(doc: str, out: Path, argv: list[str] | None) -> argparse.Namespace:
+    """`--out DIR`, `--quick`, `--cache DIR`, `--workers N` (and `--help`): the
+    arguments of every kit driver (this one and compare.py)."""
+    parser = argument_parser(doc)
     parser.add_argument(
         "--out",
         type=Path,
-        default=OUT,
-        help="directory for the CSVs (default: docs/assets/data/experiments)",
+        default=out,
+        help=f"directory for the CSVs (default: {out.relative_to(ROOT)})",
     )
     parser.add_argument(
         "--quick",
@@ -455,18 +463,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
-    # build everything in a temporary folder beside OUT, then move it in: a
-    # failed or interrupted run leaves the committed CSVs as they were
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The kit's arguments (`kit_arguments`), parsed before any work."""
+    return kit_arguments(__doc__, OUT, argv)
+
+
+def run_into(args: argparse.Namespace, run_fn: Callable[..., None]) -> None:
+    """Run `run_fn` into a temporary folder beside `args.out`, then move its
+    files in: a failed or interrupted run leaves the committed CSVs as they were."""
     args.out.mkdir(parents=True, exist_ok=True)
     prefix = f".{args.out.name}."
     with tempfile.TemporaryDirectory(prefix=prefix, dir=args.out.parent) as tmp:
         if args.cache is not None:
             args.cache.mkdir(parents=True, exist_ok=True)
-        run(Path(tmp), quick=args.quick, workers=args.workers, cache=args.cache)
+        run_fn(Path(tmp), quick=args.quick, workers=args.workers, cache=args.cache)
         for path in sorted(Path(tmp).iterdir()):
             os.replace(path, args.out / path.name)
+
+
+def main(argv: list[str] | None = None) -> None:
+    run_into(parse_args(argv), run)
 
 
 def _pool_map(pool, configs: list[kit.RunConfig], done: int, total: int) -> list:
