@@ -254,3 +254,14 @@ def test_extras_cover_every_dylora_and_adalora_run(quick_out):
         assert 0.0 <= float(row["accuracy"]) <= 1.0
     for row in read(quick_out / "extras_adalora.csv"):
         assert 0 <= int(row["final_rank"]) <= 12
+
+
+def test_tables_only_rewrites_the_table_from_the_committed_csvs(quick_out, tmp_path):
+    """`--tables-only` rebuilds table_compare.csv from summary.csv and
+    latency.csv without training, byte for byte as the run wrote it."""
+    for name in ("summary.csv", "latency.csv", "table_compare.csv"):
+        (tmp_path / name).write_bytes((quick_out / name).read_bytes())
+    settings = compare.QUICK["settings"]
+    compare.rewrite_tables(tmp_path, settings)
+    for name in ("summary.csv", "table_compare.csv"):
+        assert (tmp_path / name).read_bytes() == (quick_out / name).read_bytes()

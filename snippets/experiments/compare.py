@@ -90,7 +90,7 @@ from lora_ref import (
 )
 from lora_ref.counts import LINEAR_NAMES, SHAPES
 from snippets.bench_lora import PERCENTILE, other_ratio, percentile, ratio, sample
-from snippets.common import DATA, r6, write_csv
+from snippets.common import DATA, r6, read_csv, write_csv
 from snippets.experiments import data, kit, methods, run_all, tables
 
 OUT = DATA / "compare"
@@ -145,7 +145,7 @@ SETTINGS = (
           options=(("init_r", 12),), **QV_R8),
     Setting("dylora", "dylora", LORA_LRS, "DyLoRA q, v, r_max = 8", **QV_R8),
     Setting("qlora", "qlora", LORA_LRS, "QLoRA (NF4) q, v, r = 8", **QV_R8),
-    Setting("ia3", "ia3", (3e-2, 1e-1, 3e-1), "IA³ (k, v, FFN out)"),
+    Setting("ia3", "ia3", (3e-2, 1e-1, 3e-1), "IA³ (k, v, both output proj.)"),
     Setting("prompt", "prompt", (3e-2, 1e-1, 3e-1), "prompt tuning, 20 tokens",
           options=(("n_virtual", 20),)),
     Setting("ptuning", "ptuning", (1e-4, 3e-4, 1e-3), "P-tuning, 20 tokens",
@@ -497,12 +497,41 @@ def summarise(rows: list[dict], chosen: dict, notes: dict, static: dict) -> list
 
 # ---------------------------------------------------------------- driver
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    """`--out DIR`, `--quick`, `--cache DIR`, `--workers N` (and `--help`)."""
-    return run_all.kit_arguments(__doc__, OUT, argv)
+    """`--out DIR`, `--quick`, `--cache DIR`, `--workers N`, `--tables-only`
+    (and `--help`)."""
+
+    def tables_only(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument(
+            "--tables-only",
+            action="store_true",
+            help="no training: rewrite table_compare.csv (and summary.csv's "
+            "labels) from the summary.csv and latency.csv already in OUT",
+        )
+
+    return run_all.kit_arguments(__doc__, OUT, argv, tables_only)
+
+
+def rewrite_tables(out: Path, settings: tuple = SETTINGS) -> None:
+    """table_compare.csv again from OUT's summary.csv and latency.csv, with the
+    labels of `settings` (a change of label or format needs no training)."""
+    summary = read_csv(out / "summary.csv")
+    labels = {s.name: s.label for s in settings}
+    for row in summary:
+        row["label"] = labels[row["name"]]
+    typed = [row | {"chosen": int(row["chosen"]),
+                    "trainable_pct": float(row["trainable_pct"])}
+             for row in summary]  # fmt: skip
+    latency = read_csv(out / "latency.csv")
+    write_csv(out / "summary.csv", summary)
+    write_csv(out / "table_compare.csv", table_rows(typed, latency, settings))
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_all.run_into(parse_args(argv), run)
+    args = parse_args(argv)
+    if args.tables_only:
+        rewrite_tables(args.out)
+        return
+    run_all.run_into(args, run)
 
 
 def split_data(cfg: dict) -> tuple[dict, list[str]]:

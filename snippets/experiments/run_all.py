@@ -432,10 +432,18 @@ def lora_W1s(W0s: dict, kept: dict) -> dict[tuple[int, str], torch.Tensor]:
 
 
 # ---------------------------------------------------------------- driver
-def kit_arguments(doc: str, out: Path, argv: list[str] | None) -> argparse.Namespace:
+def kit_arguments(
+    doc: str,
+    out: Path,
+    argv: list[str] | None,
+    more: Callable[[argparse.ArgumentParser], None] | None = None,
+) -> argparse.Namespace:
     """`--out DIR`, `--quick`, `--cache DIR`, `--workers N` (and `--help`): the
-    arguments of every kit driver (this one and compare.py)."""
+    arguments of every kit driver (this one and compare.py); `more` adds a
+    driver's own."""
     parser = argument_parser(doc)
+    if more is not None:
+        more(parser)
     parser.add_argument(
         "--out",
         type=Path,
