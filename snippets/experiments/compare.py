@@ -65,9 +65,7 @@ those in OUT only once everything has succeeded:
 import argparse
 import math
 import multiprocessing
-import os
 import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -549,15 +547,7 @@ def run(
     torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
     settings = cfg["settings"]
-    clock, timing = time.perf_counter(), []
-    load_start = os.getloadavg()[0]
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timing.append({"stage": stage, "seconds": round(now - clock, 1)})
-        clock = now
-        print(f"{stage}: {timing[-1]['seconds']} s", flush=True)
+    watch = run_all.Stopwatch()
 
     split, generic = split_data(cfg)
     phase1 = plan(cfg)
@@ -570,7 +560,7 @@ def run(
     args = (split, generic, cache, extras)
     with context.Pool(workers, run_all._init_worker, args) as pool:
         results = run_all._pool_map(pool, phase1, 0, len(phase1))
-        lap(f"sweeps ({len(phase1)} runs)")
+        watch.lap(f"sweeps ({len(phase1)} runs)")
         for i in range(cfg["max_extensions"]):
             rows = [row for row, _ in results]
             new = extensions_needed(rows, extended, cfg["max_extensions"])
@@ -584,7 +574,7 @@ def run(
                                          len(results) + len(more))  # fmt: skip
             for name in new:
                 extended[name] = extended.get(name, 0) + 1
-            lap(f"extension {i + 1} ({len(more)} runs)")
+            watch.lap(f"extension {i + 1} ({len(more)} runs)")
     rows = [row for row, _ in results]
     chosen = run_all.choose_lrs(rows)
     notes = choice_notes(rows, extended, cfg["max_extensions"])
@@ -608,7 +598,7 @@ def run(
     sentence = split["test"][0][0]  # one real test sentence, batch of 1
     batch = kit.tokenize(tokenizer, [sentence])
     latency = latency_rows(settings, encoder, batch, cfg)
-    lap(f"latency ({cfg['rounds']} rounds at most) and sizes")
+    watch.lap(f"latency ({cfg['rounds']} rounds at most) and sizes")
 
     summary = summarise(rows, chosen, notes, static)
     write_csv(out / "runs.csv", rows)
@@ -617,16 +607,7 @@ def run(
     write_csv(out / "table_compare.csv", table_rows(typed, latency, settings))
     write_csv(out / "latency.csv", latency)
     write_extras(out, results, chosen)
-    wall = round(sum(t["seconds"] for t in timing), 1)
-    timing.append({"stage": "total", "seconds": wall})
-    for t in timing:
-        t |= {"workers": workers, "runs": len(rows),
-              "load_start": round(load_start, 2),
-              "load_end": round(os.getloadavg()[0], 2)}  # fmt: skip
-    write_csv(out / "timing.csv", timing)
-    print(f"total: {wall} s ({len(rows)} runs, {workers} workers, load average "
-          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end)",
-          flush=True)  # fmt: skip
+    watch.write(out / "timing.csv", workers, len(rows))
 
 
 def write_extras(out: Path, results: list, chosen: dict[str, float]) -> None:

@@ -515,21 +515,43 @@ def _indexed(job: tuple[int, kit.RunConfig]) -> tuple[int, tuple[dict, dict]]:
     return i, cached(config)
 
 
+class Stopwatch:
+    """Wall-clock seconds of each stage of a kit run, written as timing.csv
+    with the worker count, the number of runs and the load average."""
+
+    def __init__(self) -> None:
+        self.clock, self.stages = time.perf_counter(), []
+        self.load_start = os.getloadavg()[0]
+
+    def lap(self, stage: str) -> None:
+        """Close a stage: the seconds since the previous lap (or the start)."""
+        now = time.perf_counter()
+        self.stages.append({"stage": stage, "seconds": round(now - self.clock, 1)})
+        self.clock = now
+        print(f"{stage}: {self.stages[-1]['seconds']} s", flush=True)
+
+    def write(self, path: Path, workers: int, runs: int) -> None:
+        """timing.csv: every stage, then the total; `runs` is the whole run's."""
+        wall = round(sum(t["seconds"] for t in self.stages), 1)
+        load_end = os.getloadavg()[0]
+        rows = self.stages + [{"stage": "total", "seconds": wall}]
+        for t in rows:
+            t |= {"workers": workers, "runs": runs,
+                  "load_start": round(self.load_start, 2),
+                  "load_end": round(load_end, 2)}  # fmt: skip
+        write_csv(path, rows)
+        print(f"total: {wall} s ({runs} runs, {workers} workers, load average "
+              f"{self.load_start:.1f} at start, {load_end:.1f} at end)",
+              flush=True)  # fmt: skip
+
+
 def run(
     out: Path, quick: bool = False, workers: int = 2, cache: Path | None = None
 ) -> None:
     """Every experiment of the FULL (or QUICK) configuration, CSVs into `out`."""
     torch.set_num_threads(1)
     cfg = QUICK if quick else FULL
-    clock, timing = time.perf_counter(), []
-    load_start = os.getloadavg()[0]
-
-    def lap(stage: str) -> None:
-        nonlocal clock
-        now = time.perf_counter()
-        timing.append({"stage": stage, "seconds": round(now - clock, 1)})
-        clock = now
-        print(f"{stage}: {timing[-1]['seconds']} s", flush=True)
+    watch = Stopwatch()
 
     pool_size = cfg["n_train"] + cfg["n_val"]
     task = data.make_task(pool_size, cfg["n_test"], seed=0)
@@ -551,11 +573,11 @@ def run(
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers, _init_worker, (split, generic, cache)) as pool:
         results = _pool_map(pool, phase1, 0, total)
-        lap(f"sweeps ({len(phase1)} runs)")
+        watch.lap(f"sweeps ({len(phase1)} runs)")
         chosen = choose_lrs([row for row, _ in results])
         phase2 = plan_phase2(cfg, chosen)
         results += _pool_map(pool, phase2, len(phase1), total)
-        lap(f"data sizes and alpha rules ({len(phase2)} runs)")
+        watch.lap(f"data sizes and alpha rules ({len(phase2)} runs)")
     chosen |= {s.name: row["lr"] for s in cfg["alpha_rules"] for row, _ in results
                if row["name"] == s.name}  # fmt: skip
     rows = [row for row, _ in results]
@@ -581,17 +603,8 @@ def run(
     write_csv(out / "grassmann.csv", grassmann)
     write_csv(out / "alignment.csv", alignment)
     tables.write_tables(out)
-    lap("analyse updates and write tables")
-    wall = round(sum(t["seconds"] for t in timing), 1)
-    timing.append({"stage": "total", "seconds": wall})
-    for t in timing:
-        t |= {"workers": workers, "runs": len(rows),
-              "load_start": round(load_start, 2),
-              "load_end": round(os.getloadavg()[0], 2)}  # fmt: skip
-    write_csv(out / "timing.csv", timing)
-    print(f"total: {wall} s ({len(rows)} runs, {workers} workers, load average "
-          f"{load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end)",
-          flush=True)  # fmt: skip
+    watch.lap("analyse updates and write tables")
+    watch.write(out / "timing.csv", workers, len(rows))
 
 
 if __name__ == "__main__":
